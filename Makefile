@@ -1,0 +1,31 @@
+# The template's commands. Fresh machine: `make demo` bakes and serves a demo; `make test`
+# runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+
+.PHONY: venv demo test lint bench clean
+
+$(BIN)/cookiecutter: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+venv: $(BIN)/cookiecutter
+
+demo: venv  ## bake the defaults into ./demo, install and run it on http://127.0.0.1:5000
+	rm -rf $(DEMO)
+	$(BIN)/cookiecutter --no-input --output-dir $(DEMO) .
+	cd $(DEMO)/* && $(MAKE) install && $(MAKE) run
+
+test: venv  ## every test of the template, including bakes of every option combination
+	$(BIN)/pytest -n 2
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

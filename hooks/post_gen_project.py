@@ -1,0 +1,121 @@
+"""Shape the baked project: keep the chosen layout and options, write .env, say what's next."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+# Where each file of the small layout goes in the large one; imports inside them are
+# absolute, so moving a file is all it takes.
+LARGE_LAYOUT_MOVES = {
+    "views.py": "main/routes.py",
+    "templates/main": "main/templates/main",
+    "auth.py": "auth/routes.py",
+    "forms.py": "auth/forms.py",
+    "templates/auth": "auth/templates/auth",
+}
+
+AUTH_FILES = [
+    "src/{package}/auth.py",
+    "src/{package}/forms.py",
+    "src/{package}/models.py",
+    "src/{package}/users.py",
+    "src/{package}/templates/auth",
+    "src/{package}/_large/auth",
+    "migrations",
+    "tests/test_auth.py",
+    "tests/test_users_cli.py",
+]
+DOCKER_FILES = ["Dockerfile", "compose.yaml", ".dockerignore"]
+CI_FILES = [".github"]
+
+SECRET_PLACEHOLDER = "change-me"
+
+
+def remove(project: Path, *relative_paths: str) -> None:
+    """Delete files or directories under the project, ignoring ones already gone."""
+    for relative in relative_paths:
+        path = project / relative
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def apply_layout(project: Path, package: str, layout: str) -> None:
+    """Keep the small layout as baked, or move its modules into blueprint packages."""
+    src = project / "src" / package
+    staging = src / "_large"
+    if layout == "large":
+        for blueprint in staging.iterdir():
+            shutil.move(blueprint, src / blueprint.name)
+        for old, new in LARGE_LAYOUT_MOVES.items():
+            if (src / old).exists():
+                (src / new).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(src / old, src / new)
+    shutil.rmtree(staging)
+
+
+def choose_license(project: Path, license_name: str) -> None:
+    """Keep the chosen license text as LICENSE, or none for closed source."""
+    licenses = project / "licenses"
+    chosen = licenses / f"{license_name}.txt"
+    if chosen.exists():
+        shutil.move(chosen, project / "LICENSE")
+    shutil.rmtree(licenses)
+
+
+def make_secret_key() -> str:
+    """A random key that is safe to paste into an env file (URL-safe alphabet, no quotes)."""
+    return secrets.token_urlsafe(48)
+
+
+def write_env(project: Path) -> None:
+    """Copy .env.example to .env with a freshly generated SECRET_KEY."""
+    example = (project / ".env.example").read_text()
+    env = example.replace(f"SECRET_KEY={SECRET_PLACEHOLDER}", f"SECRET_KEY={make_secret_key()}")
+    target = project / ".env"
+    target.write_text(env)
+    target.chmod(0o600)
+
+
+def shape(project: Path, answers: dict[str, str]) -> None:
+    """Apply every answer to the freshly rendered project."""
+    package = answers["package_name"]
+    if answers["auth"] == "no":
+        remove(project, *(path.format(package=package) for path in AUTH_FILES))
+    apply_layout(project, package, answers["layout"])
+    if answers["docker"] == "no":
+        remove(project, *DOCKER_FILES)
+    if answers["ci"] == "none":
+        remove(project, *CI_FILES)
+    choose_license(project, answers["open_source_license"])
+    write_env(project)
+
+
+def next_steps(project: Path) -> str:
+    """What to type after baking."""
+    return (
+        f"\nCreated {project.name}/. Next:\n"
+        f"  cd {project.name}\n"
+        "  make install   # virtualenv + dependencies\n"
+        "  make run       # development server on http://127.0.0.1:5000\n"
+        "  make test      # the project's own tests\n"
+    )
+
+
+if __name__ == "__main__":
+    here = Path.cwd()
+    shape(
+        here,
+        {
+            "package_name": "{{ cookiecutter.package_name }}",
+            "layout": "{{ cookiecutter.layout }}",
+            "auth": "{{ cookiecutter.auth }}",
+            "docker": "{{ cookiecutter.docker }}",
+            "ci": "{{ cookiecutter.ci }}",
+            "open_source_license": "{{ cookiecutter.open_source_license }}",
+        },
+    )
+    print(next_steps(here))

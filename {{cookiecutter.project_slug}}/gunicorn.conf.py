@@ -1,0 +1,18 @@
+"""gunicorn settings, each overridable from the environment (``make serve`` uses this file)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
+# On SIGTERM, finish in-flight requests for up to this long before exiting.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 20))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", 5))
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
+errorlog = "-"
+# The request id set by the RequestID middleware, so access lines join app log lines.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

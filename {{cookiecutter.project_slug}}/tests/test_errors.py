@@ -1,0 +1,63 @@
+"""Error pages: HTML for people, JSON for programs, never a traceback."""
+
+from __future__ import annotations
+
+from flask import abort
+
+
+def test_not_found_page_is_html(client, app):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "404 · Not Found" in page
+    assert app.config["APP_NAME"] in page
+
+
+def test_not_found_is_json_when_asked(client):
+    response = client.get("/no-such-page", headers={"Accept": "application/json"})
+    assert response.status_code == 404
+    assert response.json["error"] == "Not Found"
+    assert response.json["status"] == 404
+
+
+def test_api_paths_answer_json(client):
+    response = client.get("/api/nothing-here")
+    assert response.json == {
+        "error": "Not Found",
+        "status": 404,
+        "description": response.json["description"],
+    }
+
+
+def test_method_not_allowed_keeps_the_allow_header(client):
+    response = client.post("/about")
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+    assert "405 · Method Not Allowed" in response.get_data(as_text=True)
+
+
+def test_unexpected_errors_get_the_500_page(make_app):
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("kaboom")
+
+    response = app.test_client().get("/boom")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "500 · Internal Server Error" in page
+    assert "kaboom" not in page
+
+
+def test_forbidden_page(make_app):
+    app = make_app()
+
+    @app.get("/forbidden")
+    def forbidden():
+        abort(403)
+
+    response = app.test_client().get("/forbidden")
+    assert response.status_code == 403
+    assert "403 · Forbidden" in response.get_data(as_text=True)

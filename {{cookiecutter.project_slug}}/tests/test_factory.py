@@ -1,0 +1,82 @@
+"""The factory picks the right config and loads it from every documented place."""
+
+from __future__ import annotations
+
+import pytest
+
+from {{ cookiecutter.package_name }} import create_app
+from {{ cookiecutter.package_name }}.config import ConfigurationError
+
+GOOD_SECRET = "a-long-random-production-secret-0123456789"
+
+
+def test_testing_config(app):
+    assert app.testing
+    assert app.config["CONFIG_NAME"] == "testing"
+
+
+def test_config_name_from_environment(monkeypatch, redis_url):
+    monkeypatch.setenv("FLASK_CONFIG", "development")
+    app = create_app(overrides={"REDIS_URL": redis_url})
+    assert app.debug
+    assert app.config["CONFIG_NAME"] == "development"
+
+
+def test_unknown_config_name_is_refused():
+    with pytest.raises(ConfigurationError, match="Unknown configuration 'staging'"):
+        create_app("staging")
+
+
+def test_production_is_the_default(monkeypatch, redis_url):
+    monkeypatch.delenv("FLASK_CONFIG", raising=False)
+    monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    app = create_app()
+    assert app.config["CONFIG_NAME"] == "production"
+    assert not app.debug
+    assert app.config["SESSION_COOKIE_SECURE"]
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (None, "SECRET_KEY is not set"),
+        ("change-me", "SECRET_KEY is a placeholder"),
+        ("short", "shorter than 24 characters"),
+    ],
+)
+def test_production_refuses_a_bad_secret_key(monkeypatch, redis_url, secret, message):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
+    overrides = {"REDIS_URL": redis_url} | ({"SECRET_KEY": secret} if secret else {})
+    with pytest.raises(ConfigurationError, match=message):
+        create_app("production", overrides)
+
+
+def test_production_refuses_to_start_without_redis(monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_SENTINELS", raising=False)
+    with pytest.raises(ConfigurationError, match="REDIS_URL is not set"):
+        create_app("production", {"SECRET_KEY": GOOD_SECRET})
+
+
+def test_prefixed_environment_variables_override_the_class(monkeypatch, make_app):
+    monkeypatch.setenv("FLASK_MAX_CONTENT_LENGTH", "1234")
+    monkeypatch.setenv("FLASK_APP_NAME", '"Renamed"')
+    app = make_app()
+    assert app.config["MAX_CONTENT_LENGTH"] == 1234
+    assert app.config["APP_NAME"] == "Renamed"
+
+
+def test_instance_folder_config_is_loaded(monkeypatch, tmp_path, make_app):
+    (tmp_path / "config.py").write_text('APP_NAME = "From the instance folder"\n')
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path))
+    app = make_app()
+    assert app.instance_path == str(tmp_path)
+    assert app.config["APP_NAME"] == "From the instance folder"
+    assert "From the instance folder" in app.test_client().get("/").get_data(as_text=True)
+
+
+def test_bad_redis_url_fails_at_start(make_app):
+    with pytest.raises(ValueError, match="REDIS_URL must start with"):
+        make_app(REDIS_URL="localhost:6379")

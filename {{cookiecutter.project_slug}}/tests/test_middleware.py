@@ -1,0 +1,143 @@
+"""The WSGI middleware stack: order, each built-in, user entries, bad entries."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from flask import jsonify, request
+
+from {{ cookiecutter.package_name }} import create_app
+from {{ cookiecutter.package_name }}.config import ConfigurationError
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+
+class Tag:
+    """Test middleware: appends its name to a response header, to show the order."""
+
+    name = "tag"
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers = [(k, v) for k, v in headers if k != "X-Order"] + [
+                ("X-Order", dict(headers).get("X-Order", "") + self.name + ";")
+            ]
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+class Outer(Tag):
+    name = "outer"
+
+
+class Inner(Tag):
+    name = "inner"
+
+
+def test_request_id_is_generated_and_echoed(client):
+    response = client.get("/healthz")
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_sane_incoming_request_id_is_kept(client):
+    response = client.get("/healthz", headers={"X-Request-ID": "edge-1234.abc"})
+    assert response.headers["X-Request-ID"] == "edge-1234.abc"
+
+
+@pytest.mark.parametrize("bad", ["has space", "x" * 200, "<script>", "new\\nline"])
+def test_unsafe_incoming_request_id_is_replaced(client, bad):
+    response = client.get("/healthz", headers={"X-Request-ID": bad})
+    assert response.headers["X-Request-ID"] != bad
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_security_headers(client):
+    headers = client.get("/").headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in headers
+
+
+def test_hsts_in_production(app):
+    prod = create_app(
+        "production",
+        {
+            "SECRET_KEY": "a-long-random-production-secret-0123456789",
+            "REDIS_URL": app.config["REDIS_URL"],
+        },
+    )
+    headers = prod.test_client().get("/healthz").headers
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_first_entry_is_outermost(make_app):
+    app = make_app(WSGI_MIDDLEWARE=[f"{__name__}.Outer", f"{__name__}.Inner"])
+    # The innermost layer sees the response first, so it writes first.
+    assert app.test_client().get("/healthz").headers["X-Order"] == "inner;outer;"
+
+
+def test_user_middleware_from_config(make_app):
+    default = make_app().config["WSGI_MIDDLEWARE"]
+    app = make_app(WSGI_MIDDLEWARE=[*default, f"{PACKAGE}.middleware.ServerTiming"])
+    assert app.test_client().get("/healthz").headers["Server-Timing"].startswith("app;dur=")
+
+
+def test_bad_entry_fails_at_start_naming_it(make_app):
+    with pytest.raises(ConfigurationError, match=r"'no\.such\.Middleware' cannot be imported"):
+        make_app(WSGI_MIDDLEWARE=["no.such.Middleware"])
+
+
+def remote_addr_app(make_app, proxy_fix):
+    app = make_app(PROXY_FIX=proxy_fix)
+
+    @app.get("/whoami")
+    def whoami():
+        return jsonify(addr=request.remote_addr, scheme=request.scheme)
+
+    return app.test_client()
+
+
+def test_forwarded_headers_are_ignored_by_default(make_app):
+    client = remote_addr_app(make_app, {"x_for": 0})
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    assert client.get("/whoami", headers=headers).json == {"addr": "127.0.0.1", "scheme": "http"}
+
+
+def test_proxy_fix_trusts_exactly_the_configured_hops(make_app):
+    client = remote_addr_app(make_app, {"x_for": 1, "x_proto": 1})
+    # The client forged the first address; the one proxy we trust appended the real one.
+    headers = {"X-Forwarded-For": "10.6.6.6, 203.0.113.9", "X-Forwarded-Proto": "https"}
+    assert client.get("/whoami", headers=headers).json == {
+        "addr": "203.0.113.9",
+        "scheme": "https",
+    }
+
+
+def test_middleware_command_prints_the_stack(runner, app):
+    result = runner.invoke(args=["middleware"])
+    lines = result.output.splitlines()
+    assert lines[0] == app.config["WSGI_MIDDLEWARE"][0]
+    assert lines[-1].strip() == "Flask app"
+
+
+def test_log_lines_carry_the_request_id(make_app, capsys):
+    app = make_app(LOG_FORMAT="json")
+
+    @app.get("/log")
+    def log():
+        app.logger.info("hello from the view")
+        return "ok"
+
+    app.test_client().get("/log", headers={"X-Request-ID": "trace-42"})
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    entry = next(line for line in lines if line["message"] == "hello from the view")
+    assert entry["request_id"] == "trace-42"
+    assert entry["level"] == logging.getLevelName(logging.INFO)

@@ -1,0 +1,294 @@
+"""Server-side sessions on a real Redis: storage, lifetime, rotation, attacks, outages."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import msgspec
+import pytest
+from flask import flash, redirect, session
+from markupsafe import Markup
+
+from {{ cookiecutter.package_name }} import create_app
+from {{ cookiecutter.package_name }}.extensions import csrf
+from {{ cookiecutter.package_name }}.sessions import SAVED_AT, end_session, rotate_session
+
+SESSION_COMMANDS = ("get", "set", "setex", "del", "expire", "getex", "exists", "ttl")
+
+
+def command_counts(conn) -> dict[str, int]:
+    """Calls per session-related command so far, from the server's own statistics."""
+    stats = conn.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in SESSION_COMMANDS}
+
+
+def commands_during(conn, action) -> dict[str, int]:
+    """The session-related commands the server received while ``action`` ran."""
+    before = command_counts(conn)
+    action()
+    after = command_counts(conn)
+    return {
+        name: after[name] - before[name] for name in SESSION_COMMANDS if after[name] != before[name]
+    }
+
+
+def session_cookie(client, app):
+    return client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+
+
+def stored(conn, app, sid: str) -> dict | None:
+    raw = conn.get(app.config["SESSION_KEY_PREFIX"] + sid)
+    return msgspec.msgpack.decode(raw) if raw else None
+
+
+@pytest.fixture
+def session_app(make_app):
+    """The app plus routes that exercise the session helpers."""
+    app = make_app()
+
+    @app.post("/test/rotate")
+    @csrf.exempt
+    def rotate():
+        rotate_session()
+        return "rotated"
+
+    @app.post("/test/logout")
+    @csrf.exempt
+    def logout():
+        end_session()
+        return "bye"
+
+    @app.post("/test/flash-markup")
+    @csrf.exempt
+    def flash_markup():
+        flash(Markup("<b>bold</b> news"), "info")
+        return redirect("/")
+
+    return app
+
+
+def test_data_lives_in_redis_and_the_cookie_holds_only_the_id(client, app, redis_conn):
+    client.post("/api/counter", json={"by": 3})
+    cookie = session_cookie(client, app)
+    assert len(cookie.value) >= 43
+    assert "count" not in cookie.value
+    data = stored(redis_conn, app, cookie.value)
+    assert data["count"] == 3
+
+
+def test_every_key_expires_after_the_session_lifetime(client, app, redis_conn):
+    client.post("/api/counter", json={})
+    key = app.config["SESSION_KEY_PREFIX"] + session_cookie(client, app).value
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    assert lifetime - 5 <= redis_conn.ttl(key) <= lifetime
+
+
+def test_cookie_flags(client, app):
+    response = client.post("/api/counter", json={})
+    header = response.headers["Set-Cookie"]
+    assert header.startswith(app.config["SESSION_COOKIE_NAME"] + "=")
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert "Secure" not in header
+
+
+def test_cookie_is_secure_in_production(app):
+    prod = create_app(
+        "production",
+        {
+            "SECRET_KEY": "a-long-random-production-secret-0123456789",
+            "REDIS_URL": app.config["REDIS_URL"],
+            "SESSION_KEY_PREFIX": app.config["SESSION_KEY_PREFIX"],
+        },
+    )
+    response = prod.test_client().post("/api/counter", json={})
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_request_that_never_touches_the_session_makes_no_redis_call(client, redis_conn):
+    client.post("/api/counter", json={})
+    used = commands_during(
+        redis_conn,
+        lambda: [
+            client.get(path).close() for path in ("/healthz", "/robots.txt", "/static/style.css")
+        ],
+    )
+    assert used == {}
+
+
+def test_reading_the_session_is_one_read_and_no_write(client, redis_conn):
+    client.post("/api/counter", json={})
+    assert commands_during(redis_conn, lambda: client.get("/api/counter")) == {"get": 1}
+
+
+def test_writing_the_session_is_one_read_and_one_write(client, redis_conn):
+    client.post("/api/counter", json={})
+    assert commands_during(redis_conn, lambda: client.post("/api/counter", json={})) == {
+        "get": 1,
+        "set": 1,
+    }
+
+
+def test_a_new_visitor_costs_one_write(client, redis_conn):
+    assert commands_during(redis_conn, lambda: client.post("/api/counter", json={})) == {"set": 1}
+
+
+def test_expiry_slides_only_once_half_the_lifetime_is_used(make_app, redis_conn):
+    app = make_app(PERMANENT_SESSION_LIFETIME=timedelta(hours=1))
+    client = app.test_client()
+    client.post("/api/counter", json={})
+    key = app.config["SESSION_KEY_PREFIX"] + session_cookie(client, app).value
+
+    # Fresh: reading does not refresh.
+    assert commands_during(redis_conn, lambda: client.get("/api/counter")) == {"get": 1}
+
+    # Pretend 40 minutes passed: the stored copy is past its half-life.
+    data = msgspec.msgpack.decode(redis_conn.get(key))
+    data[SAVED_AT] -= 40 * 60
+    redis_conn.set(key, msgspec.msgpack.encode(data), ex=20 * 60)
+    response = client.get("/api/counter")
+    assert response.json == {"count": 1}
+    assert "Set-Cookie" in response.headers
+    assert redis_conn.ttl(key) > 59 * 60
+
+
+def test_rotation_keeps_the_data_and_kills_the_old_id(session_app, redis_conn):
+    client = session_app.test_client()
+    client.post("/api/counter", json={"by": 4})
+    old = session_cookie(client, session_app).value
+    client.post("/test/rotate")
+    new = session_cookie(client, session_app).value
+    assert new != old
+    assert client.get("/api/counter").json == {"count": 4}
+    assert stored(redis_conn, session_app, old) is None
+
+    replay = session_app.test_client()
+    replay.set_cookie(session_app.config["SESSION_COOKIE_NAME"], old)
+    assert replay.get("/api/counter").json == {"count": 0}
+
+
+def test_rotation_works_on_an_empty_session(session_app):
+    client = session_app.test_client()
+    assert client.post("/test/rotate").status_code == 200
+
+
+def test_logout_deletes_the_key_and_the_old_cookie_finds_nothing(session_app, redis_conn):
+    client = session_app.test_client()
+    client.post("/api/counter", json={"by": 2})
+    old = session_cookie(client, session_app).value
+    client.post("/test/logout")
+    assert stored(redis_conn, session_app, old) is None
+    assert session_cookie(client, session_app) is None
+
+    replay = session_app.test_client()
+    replay.set_cookie(session_app.config["SESSION_COOKIE_NAME"], old)
+    assert replay.get("/api/counter").json == {"count": 0}
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    ["garbage", "x" * 4000, "../../etc/passwd", "A" * 42, "A" * 44, "é" * 43, ""],
+    ids=["garbage", "oversized", "path", "short", "long", "non-ascii", "empty"],
+)
+def test_malformed_cookies_get_a_fresh_session(app, cookie):
+    client = app.test_client()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
+    assert client.get("/api/counter").json == {"count": 0}
+    response = client.post("/api/counter", json={})
+    assert response.status_code == 200
+    assert session_cookie(client, app).value != cookie
+
+
+def test_unknown_id_is_replaced_not_adopted(app, redis_conn):
+    chosen = "A" * 43  # a well-formed id an attacker planted
+    client = app.test_client()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], chosen)
+    client.post("/api/counter", json={})
+    assert session_cookie(client, app).value != chosen
+    assert stored(redis_conn, app, chosen) is None
+
+
+def test_unreadable_stored_data_gives_a_fresh_session(client, app, redis_conn):
+    client.post("/api/counter", json={})
+    sid = session_cookie(client, app).value
+    redis_conn.set(app.config["SESSION_KEY_PREFIX"] + sid, b"\xc1 not msgpack")
+    assert client.get("/api/counter").json == {"count": 0}
+
+
+def test_two_apps_on_one_redis_do_not_share_sessions(make_app, key_prefix):
+    first = make_app()
+    second = make_app(SESSION_KEY_PREFIX="other-" + key_prefix)
+    client = first.test_client()
+    client.post("/api/counter", json={"by": 9})
+    other = second.test_client()
+    other.set_cookie(second.config["SESSION_COOKIE_NAME"], session_cookie(client, first).value)
+    assert other.get("/api/counter").json == {"count": 0}
+    assert client.get("/api/counter").json == {"count": 9}
+
+
+def test_flashing_markup_is_stored_as_text(session_app):
+    client = session_app.test_client()
+    response = client.post("/test/flash-markup", follow_redirects=True)
+    assert response.status_code == 200
+    assert "&lt;b&gt;bold&lt;/b&gt; news" in response.get_data(as_text=True)
+
+
+def test_session_is_fetched_when_first_touched(client, app):
+    client.post("/api/counter", json={"by": 2})
+    cookie = f"{app.config['SESSION_COOKIE_NAME']}={session_cookie(client, app).value}"
+    with app.test_request_context("/", headers={"Cookie": cookie}):
+        assert not session.loaded  # type: ignore[attr-defined]
+        assert session["count"] == 2
+        assert session.loaded  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def stoppable_redis(redis_server):
+    """The private server, restarted afterwards whatever the test did."""
+    if redis_server is None:
+        pytest.skip("stopping Redis needs the private redis-server, not a shared REDIS_URL")
+    yield redis_server
+    if redis_server.process.poll() is not None:
+        redis_server.start()
+
+
+def test_outage_gives_503_then_recovers(make_app, stoppable_redis, caplog):
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+    client = app.test_client()
+    client.post("/api/counter", json={"by": 5})
+    stoppable_redis.stop()
+
+    with caplog.at_level(logging.ERROR):
+        api = client.get("/api/counter")
+    assert api.status_code == 503
+    assert api.headers["Retry-After"] == "5"
+    assert api.json["status"] == 503
+    assert "Redis is unreachable" in caplog.text
+
+    page = client.get("/upload")  # its form needs a CSRF token from the session
+    assert page.status_code == 503
+    assert "Sessions are temporarily unavailable" in page.get_data(as_text=True)
+
+    # Pages that do not need the session keep working, cookie or not.
+    started = time.monotonic()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/").status_code == 200
+    assert client.get("/robots.txt").status_code == 200
+    assert client.get("/readyz").status_code == 503
+    assert time.monotonic() - started < 5
+
+    stoppable_redis.start()
+    assert client.get("/api/counter").status_code == 200
+    assert client.post("/api/counter", json={}).json == {"count": 1}
+    assert client.get("/readyz").status_code == 200
+
+
+def test_write_during_outage_is_a_503_not_a_traceback(make_app, stoppable_redis):
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+    client = app.test_client()
+    stoppable_redis.stop()
+    response = client.post("/api/counter", json={})  # a new visitor: the save is the first call
+    assert response.status_code == 503
+    assert response.json["error"] == "Service Unavailable"

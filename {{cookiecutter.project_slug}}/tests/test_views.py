@@ -1,0 +1,144 @@
+"""The main blueprint's pages and examples, as a visitor sees them."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from conftest import csrf_token
+
+
+def test_home_page(client, app):
+    response = client.get("/")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert f"<title>Home · {app.config['APP_NAME']}</title>" in page
+    assert 'href="/static/style.css"' in page
+
+
+def test_stylesheet_is_served(client):
+    response = client.get("/static/style.css")
+    assert response.status_code == 200
+    assert response.mimetype == "text/css"
+    response.close()
+
+
+@pytest.mark.parametrize("path", ["/about", "/about/"])
+def test_about_answers_with_or_without_slash(client, path):
+    assert client.get(path).status_code == 200
+
+
+def test_hello_uses_the_default_name(client):
+    assert "Hello, world!" in client.get("/hello/").get_data(as_text=True)
+
+
+def test_hello_escapes_the_name(client):
+    page = client.get("/hello/<script>").get_data(as_text=True)
+    assert "Hello, &lt;script&gt;!" in page
+    assert "<script>" not in page
+
+
+def test_old_home_address_redirects(client):
+    response = client.get("/home")
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/")
+
+
+def test_robots_is_a_hand_made_response(client):
+    response = client.get("/robots.txt")
+    assert response.mimetype == "text/plain"
+    assert response.headers["Cache-Control"] == "public, max-age=86400"
+    assert "Disallow: /api/" in response.get_data(as_text=True)
+
+
+def test_theme_cookie_is_set_and_deleted(client):
+    token = csrf_token(client, "/preferences")
+    response = client.post("/preferences/theme", data={"theme": "dark", "csrf_token": token})
+    assert response.status_code == 302
+    assert client.get_cookie("theme").value == "dark"
+    assert 'class="theme-dark"' in client.get("/").get_data(as_text=True)
+
+    client.post("/preferences/theme", data={"theme": "default", "csrf_token": token})
+    assert client.get_cookie("theme") is None
+    assert 'class="theme-light"' in client.get("/").get_data(as_text=True)
+
+
+def test_unknown_theme_is_a_bad_request(client):
+    token = csrf_token(client, "/preferences")
+    response = client.post("/preferences/theme", data={"theme": "neon", "csrf_token": token})
+    assert response.status_code == 400
+    assert "Unknown theme" in response.get_data(as_text=True)
+
+
+def test_forged_theme_post_is_refused(client):
+    response = client.post("/preferences/theme", data={"theme": "dark"})
+    assert response.status_code == 400
+    assert client.get_cookie("theme") is None
+
+
+def upload(client, filename: str, content: bytes = b"hello"):
+    token = csrf_token(client, "/upload")
+    data = {"csrf_token": token, "file": (io.BytesIO(content), filename)}
+    return client.post("/upload", data=data, content_type="multipart/form-data")
+
+
+def test_upload_stores_the_file_under_a_safe_name(client, app):
+    response = upload(client, "../../etc/notes.txt", b"my notes")
+    assert response.status_code == 302
+    stored = app.config["UPLOAD_FOLDER"] + "/etc_notes.txt"
+    with open(stored, "rb") as saved:
+        assert saved.read() == b"my notes"
+    assert "Uploaded etc_notes.txt." in client.get("/upload").get_data(as_text=True)
+
+
+def test_upload_refuses_other_file_types(client):
+    response = upload(client, "run.sh")
+    assert response.status_code == 400
+    assert "That file type is not accepted" in response.get_data(as_text=True)
+
+
+def test_upload_without_a_file_says_so(client):
+    token = csrf_token(client, "/upload")
+    response = client.post("/upload", data={"csrf_token": token})
+    assert response.status_code == 400
+    assert "Choose a file to upload." in response.get_data(as_text=True)
+
+
+def test_too_large_upload_gets_the_413_page(make_app):
+    client = make_app(MAX_CONTENT_LENGTH=1024).test_client()
+    response = upload(client, "big.txt", b"x" * 4096)
+    assert response.status_code == 413
+    assert "413" in response.get_data(as_text=True)
+
+
+def test_counter_is_a_method_view_over_the_session(client):
+    assert client.get("/api/counter").json == {"count": 0}
+    assert client.post("/api/counter", json={}).json == {"count": 1}
+    assert client.post("/api/counter", json={"by": 5}).json == {"count": 6}
+    assert client.get("/api/counter").json == {"count": 6}
+    assert client.delete("/api/counter").json == {"count": 0}
+    assert client.get("/api/counter").json == {"count": 0}
+
+
+@pytest.mark.parametrize("payload", [{"by": 0}, {"by": "2"}, {"by": True}, {"by": 10**6}, [1]])
+def test_counter_rejects_bad_json(client, payload):
+    response = client.post("/api/counter", json=payload)
+    assert response.status_code == 400
+    assert response.json["status"] == 400
+
+
+def test_counter_wants_json(client):
+    response = client.post("/api/counter", data="by=1")
+    assert response.status_code == 415
+
+
+def test_counter_refuses_other_methods(client):
+    response = client.put("/api/counter", json={})
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST", "DELETE"}
+
+
+def test_pluralize_filter(app, client):
+    assert app.jinja_env.filters["pluralize"](1, "visit") == "1 visit"
+    assert "(up to 2048 kilobytes)" in client.get("/upload").get_data(as_text=True)
