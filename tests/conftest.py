@@ -1,0 +1,77 @@
+"""Shared helpers for the template's tests: baking, option combinations, a real Redis."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parent.parent
+CHOICES = {
+    name: value
+    for name, value in json.loads((ROOT / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list) and not name.startswith("_")
+}
+
+
+def all_combinations() -> list[dict[str, str]]:
+    """Every combination of the choice variables."""
+    names = list(CHOICES)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*CHOICES.values())]
+
+
+def combination_id(answers: dict[str, str]) -> str:
+    """A readable test id such as py3.11-small-auth_no-docker_yes-github-MIT."""
+    return "-".join(f"{name}={value}" for name, value in answers.items()).replace(" ", "_")
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with the real cookiecutter and return the project directory."""
+    return Path(
+        cookiecutter(str(ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers)
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    """Block until something accepts connections on the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listened on port {port} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A private redis-server for the run; missing Redis fails under REQUIRE_REDIS=1."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        if os.environ.get("REQUIRE_REDIS") == "1":
+            pytest.fail("REQUIRE_REDIS=1 but redis-server is not on PATH")
+        pytest.skip("redis-server is not on PATH")
+    port = free_port()
+    command = [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    wait_for_port(port)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)

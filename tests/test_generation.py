@@ -1,0 +1,112 @@
+"""Every option combination bakes into a clean, lint-free, compilable project."""
+
+from __future__ import annotations
+
+import compileall
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import all_combinations, bake, combination_id
+
+RUFF = [sys.executable, "-m", "ruff"]
+BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2"}
+
+
+def text_files(project: Path):
+    for path in project.rglob("*"):
+        if path.is_file() and path.suffix not in BINARY_SUFFIXES and ".ruff_cache" not in path.parts:
+            yield path
+
+
+@pytest.mark.parametrize("answers", all_combinations(), ids=combination_id)
+def test_combination_bakes_clean(tmp_path, answers):
+    project = bake(tmp_path, **answers)
+    package = project / "src" / "flask_starter_app"
+
+    for path in text_files(project):
+        text = path.read_text()
+        assert "cookiecutter" not in text.lower(), f"template leftover in {path}"
+        # Jinja templates of the app legitimately contain {{ and {%; nothing else may.
+        if "templates" not in path.parts:
+            assert not re.search(r"\{\{|\{%", text), f"unrendered Jinja in {path}"
+    for path in project.rglob("*"):
+        assert "{{" not in path.name and "cookiecutter" not in path.name
+        if path.is_dir():
+            assert any(path.iterdir()), f"empty directory {path}"
+
+    for check in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run(
+            [*RUFF, *check, "--no-cache"], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert compileall.compile_dir(project, quiet=1, force=True)
+
+    # The layout that was chosen, and only it.
+    large = answers["layout"] == "large"
+    assert (package / "main" / "routes.py").exists() is large
+    assert (package / "main" / "templates" / "main" / "index.html").exists() is large
+    assert (package / "views.py").exists() is not large
+    assert (package / "templates" / "main" / "index.html").exists() is not large
+    assert not (package / "_large").exists()
+
+    # Optional files.
+    assert (project / "Dockerfile").exists() is (answers["docker"] == "yes")
+    assert (project / "compose.yaml").exists() is (answers["docker"] == "yes")
+    assert (project / ".github").exists() is (answers["ci"] == "github")
+    assert (project / "LICENSE").exists() is (answers["open_source_license"] != "Not open source")
+    assert not (project / "licenses").exists()
+
+    # Generated config files parse and say what was asked.
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["name"] == "flask-starter-app"
+    assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + answers["python_version"].replace(
+        ".", ""
+    )
+    if answers["ci"] == "github":
+        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+        job = workflow["jobs"]["test"]
+        assert job["env"]["REQUIRE_REDIS"] == "1"
+        assert "redis" in job["services"]
+        assert [step.get("run") for step in job["steps"][-3:]] == [
+            "make install",
+            "make lint",
+            "make test",
+        ]
+    if answers["docker"] == "yes":
+        compose = yaml.safe_load((project / "compose.yaml").read_text())
+        assert set(compose["services"]) == {"web", "redis"}
+        dockerfile = (project / "Dockerfile").read_text()
+        assert f"FROM python:{answers['python_version']}-slim" in dockerfile
+        assert "USER app" in dockerfile
+
+
+def test_env_file_gets_a_fresh_secret_each_bake(tmp_path):
+    first = bake(tmp_path / "one")
+    second = bake(tmp_path / "two")
+    secrets = []
+    for project in (first, second):
+        env = dict(
+            line.split("=", 1)
+            for line in (project / ".env").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+        assert len(env["SECRET_KEY"]) >= 48
+        secrets.append(env["SECRET_KEY"])
+        assert (project / ".env").stat().st_mode & 0o077 == 0
+    assert secrets[0] != secrets[1]
+    assert "SECRET_KEY=change-me" in (first / ".env.example").read_text()
+
+
+def test_project_name_drives_slug_and_package(tmp_path):
+    project = bake(tmp_path, project_name="Acme Billing Portal")
+    assert project.name == "acme-billing-portal"
+    assert (project / "src" / "acme_billing_portal" / "__init__.py").exists()
+    config = (project / "src" / "acme_billing_portal" / "config.py").read_text()
+    assert 'APP_NAME = "Acme Billing Portal"' in config

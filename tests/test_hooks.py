@@ -1,0 +1,83 @@
+"""Bad answers stop the bake with one clear line and leave nothing on disk."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+COOKIECUTTER = [sys.executable, "-m", "cookiecutter", "--no-input"]
+
+
+def load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pre_gen = load_hook("pre_gen_project")
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        (["project_slug=My App"], "project_slug 'My App' must be lowercase"),
+        (["package_name=my-app"], "is not a valid Python identifier"),
+        (["package_name=1app"], "is not a valid Python identifier"),
+        (["package_name=class"], "package_name 'class' is a Python keyword"),
+        (["package_name=flask"], "package_name 'flask' would shadow the module"),
+        (["package_name=redis"], "would shadow the module"),
+        (["package_name=test"], "would shadow the module"),
+        (["package_name=json"], "would shadow the module"),
+        (["email=not-an-email"], "email 'not-an-email' is not an email address"),
+    ],
+)
+def test_bad_answers_stop_the_bake_and_leave_no_directory(tmp_path, answers, message):
+    result = subprocess.run(
+        [*COOKIECUTTER, "-o", str(tmp_path), str(ROOT), *answers],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["my_app", "shop2", "acme_billing"])
+def test_good_package_names_pass(name):
+    assert pre_gen.check_package_name(name) is None
+
+
+def test_all_problems_are_reported_together():
+    problems = pre_gen.validate("Bad Slug", "import", "nope")
+    assert len(problems) == 3
+
+
+def test_post_gen_removes_options_that_are_off(tmp_path):
+    post_gen = load_hook("post_gen_project")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    post_gen.remove(tmp_path, "Dockerfile", ".github", "missing-file")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_secret_is_env_file_safe():
+    post_gen = load_hook("post_gen_project")
+    secret = post_gen.make_secret_key()
+    assert len(secret) >= 48
+    assert all(char.isalnum() or char in "-_" for char in secret)
+
+
+def test_bake_prints_next_steps(tmp_path):
+    result = subprocess.run(
+        [*COOKIECUTTER, "-o", str(tmp_path), str(ROOT)], capture_output=True, text=True, check=True
+    )
+    assert "make install" in result.stdout
+    assert "make run" in result.stdout
