@@ -12,7 +12,6 @@ LARGE_LAYOUT_MOVES = {
     "views.py": "main/routes.py",
     "templates/main": "main/templates/main",
     "auth.py": "auth/routes.py",
-    "forms.py": "auth/forms.py",
     "templates/auth": "auth/templates/auth",
 }
 
@@ -20,10 +19,11 @@ AUTH_FILES = [
     "src/{package}/auth.py",
     "src/{package}/forms.py",
     "src/{package}/models.py",
+    "src/{package}/database.py",
     "src/{package}/users.py",
     "src/{package}/templates/auth",
     "src/{package}/_large/auth",
-    "migrations",
+    "src/{package}/migrations",
     "tests/test_auth.py",
     "tests/test_users_cli.py",
 ]

@@ -26,7 +26,9 @@ CHOICES = {
 def all_combinations() -> list[dict[str, str]]:
     """Every combination of the choice variables."""
     names = list(CHOICES)
-    return [dict(zip(names, values, strict=True)) for values in itertools.product(*CHOICES.values())]
+    return [
+        dict(zip(names, values, strict=True)) for values in itertools.product(*CHOICES.values())
+    ]
 
 
 def combination_id(answers: dict[str, str]) -> str:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import all_combinations, bake, combination_id
 
 RUFF = [sys.executable, "-m", "ruff"]
@@ -20,7 +19,11 @@ BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2"}
 
 def text_files(project: Path):
     for path in project.rglob("*"):
-        if path.is_file() and path.suffix not in BINARY_SUFFIXES and ".ruff_cache" not in path.parts:
+        if (
+            path.is_file()
+            and path.suffix not in BINARY_SUFFIXES
+            and ".ruff_cache" not in path.parts
+        ):
             yield path
 
 
@@ -54,6 +57,20 @@ def test_combination_bakes_clean(tmp_path, answers):
     assert (package / "views.py").exists() is not large
     assert (package / "templates" / "main" / "index.html").exists() is not large
     assert not (package / "_large").exists()
+
+    # Auth: pages, models, migrations and the database dependency, or none of them.
+    auth = answers["auth"] == "yes"
+    auth_module = package / "auth" / "routes.py" if large else package / "auth.py"
+    assert auth_module.exists() is auth
+    for path in ("models.py", "database.py", "forms.py", "users.py", "migrations/env.py"):
+        assert (package / path).exists() is auth, path
+    assert (project / "tests" / "test_auth.py").exists() is auth
+    templates = package / "auth" / "templates" if large else package / "templates"
+    assert (templates / "auth" / "login.html").exists() is auth
+    dependencies = " ".join(
+        tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    assert ("sqlalchemy" in dependencies) is auth
 
     # Optional files.
     assert (project / "Dockerfile").exists() is (answers["docker"] == "yes")

@@ -5,10 +5,8 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 COOKIECUTTER = [sys.executable, "-m", "cookiecutter", "--no-input"]

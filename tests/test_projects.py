@@ -6,13 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import CHOICES, bake, free_port, wait_for_port
 
 PROJECT_SUITES = [
@@ -56,7 +54,9 @@ def test_make_install_test_lint_and_run(tmp_path):
         result = subprocess.run(
             ["make", target], cwd=project, env=env, capture_output=True, text=True
         )
-        assert result.returncode == 0, f"make {target}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        assert result.returncode == 0, (
+            f"make {target}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
 
     port = free_port()
     server = subprocess.Popen(

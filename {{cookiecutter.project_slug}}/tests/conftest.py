@@ -16,7 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.local_redis import RedisProcess, find_server
 
-CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 
 
 def no_redis(reason: str) -> None:
@@ -78,6 +78,7 @@ def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path:
         settings: dict[str, object] = {
             "REDIS_URL": redis_url,
             "SESSION_KEY_PREFIX": key_prefix,
+            "RATELIMIT_NAMESPACE": key_prefix,
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         }
         settings.update(overrides)

@@ -44,9 +44,13 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     app.register_blueprint(health.bp)
 {%- if cookiecutter.auth == "yes" %}
 
+    from . import database
+    from .auth import UserGlobals
     from .auth import bp as auth_bp
     from .users import users_cli
 
+    database.init_app(app)
+    app.app_ctx_globals_class = UserGlobals
     app.register_blueprint(auth_bp, url_prefix="/auth")
     app.cli.add_command(users_cli)
 {%- endif %}

@@ -44,6 +44,8 @@ class Config:
     UPLOAD_EXTENSIONS = frozenset({"txt", "md", "pdf", "png", "jpg", "jpeg", "gif"})
 
     RATELIMIT_HEADERS_ENABLED = True
+    # Throttle keys start with this, so apps sharing a Redis do not share counters.
+    RATELIMIT_NAMESPACE = "{{ cookiecutter.package_name }}"
     # Outermost first: each entry wraps everything listed after it.
     WSGI_MIDDLEWARE: ClassVar[list[str]] = [
         "{{ cookiecutter.package_name }}.middleware.RequestID",
@@ -63,6 +65,7 @@ class Config:
 {%- if cookiecutter.auth == "yes" %}
 
     SQLALCHEMY_DATABASE_URI: str | None = None  # default: SQLite in the instance folder
+    # Per client address and per username, on the login and register forms.
     LOGIN_RATE_LIMIT = "10 per minute"
 {%- endif %}
 
@@ -79,7 +82,6 @@ class TestingConfig(Config):
 
     TESTING = True
     SECRET_KEY = "testing-only-secret-key-not-for-production"  # noqa: S105
-    RATELIMIT_STORAGE_URI = "memory://"
 
 
 class ProductionConfig(Config):

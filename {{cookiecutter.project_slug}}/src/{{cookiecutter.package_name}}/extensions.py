@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-{%- if cookiecutter.auth == "yes" %}
-
-from pathlib import Path
-{%- endif %}
-
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
-{%- if cookiecutter.auth == "yes" %}
-from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy.orm import DeclarativeBase
-
-
-class Base(DeclarativeBase):
-    """Base class of the typed SQLAlchemy models."""
-
-
-db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
-{%- endif %}
 
 csrf = CSRFProtect()
 # No default limits: routes opt in with @limiter.limit(...).
@@ -41,7 +23,3 @@ def init_app(app: Flask) -> None:
             {"connection_pool": app.extensions["redis"].connection_pool},
         )
     limiter.init_app(app)
-{%- if cookiecutter.auth == "yes" %}
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
-{%- endif %}

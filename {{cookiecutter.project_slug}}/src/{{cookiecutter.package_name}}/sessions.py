@@ -228,11 +228,16 @@ def rotate_session() -> None:
 
 
 def end_session() -> None:
-    """Log out for real: delete the Redis key, empty the session, drop the cookie."""
+    """Log out for real: delete the Redis key and continue under a new, empty session.
+
+    Anything stored after this (a "logged out" flash) goes under the new id, so the old
+    cookie finds nothing if it is replayed.
+    """
     interface, current = _current()
     current._load()
     interface.forget(current)
     current.clear()
+    current.sid = interface._generate_sid(interface.sid_length)
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,177 @@
+"""The auth blueprint: register, log in, log out, and the login_required guard."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.ctx import _AppCtxGlobals
+from flask.typing import ResponseReturnValue
+from flask_limiter.util import get_remote_address
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from {{ cookiecutter.package_name }}.database import db
+from {{ cookiecutter.package_name }}.extensions import limiter
+from {{ cookiecutter.package_name }}.forms import LoginForm, RegisterForm
+from {{ cookiecutter.package_name }}.models import User
+from {{ cookiecutter.package_name }}.sessions import (
+    SessionStoreUnavailable,
+    end_session,
+    rotate_session,
+)
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+
+class UserGlobals(_AppCtxGlobals):
+    """``g`` whose ``user`` is loaded from the session the first time it is read.
+
+    The flaskr idiom loads ``g.user`` in a before-request hook, which reads the session on
+    every request; this keeps ``g.user`` but costs nothing on requests that never ask.
+    """
+
+    @property
+    def user(self) -> User | None:
+        """The logged-in user, or None."""
+        if "_user" not in self.__dict__:
+            try:
+                user_id = session.get("user_id")
+            except SessionStoreUnavailable:
+                return None  # unknown while Redis is down: treated as logged out
+            self.__dict__["_user"] = db.session.get(User, user_id) if user_id else None
+        user: User | None = self.__dict__["_user"]
+        return user
+
+    @user.setter
+    def user(self, value: User | None) -> None:
+        self.__dict__["_user"] = value
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Send visitors who are not logged in to the login page, then back here."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.user is None:
+            flash("Please log in to see that page.", "info")
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(char) < 32 for char in target):
+        return None  # browsers read "/\evil.example" as "//evil.example"
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
+@functools.cache
+def dummy_password_hash() -> str:
+    """A hash to check against when the user does not exist, so both cases take as long."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def login_limit() -> str:
+    """The throttle for login and register attempts, from config."""
+    limit: str = current_app.config["LOGIN_RATE_LIMIT"]
+    return limit
+
+
+def client_key() -> str:
+    """Throttle key: the client address (behind proxies, set PROXY_FIX so it is real)."""
+    return f"{current_app.config['RATELIMIT_NAMESPACE']}:auth-ip:{get_remote_address()}"
+
+
+def username_key() -> str:
+    """Throttle key: the username being tried, whichever address it comes from."""
+    username = request.form.get("username", "").strip().lower()[:64]
+    return f"{current_app.config['RATELIMIT_NAMESPACE']}:auth-user:{username}"
+
+
+def log_in(user: User) -> None:
+    """Start an authenticated session under a new id (no session fixation)."""
+    rotate_session()
+    session["user_id"] = user.id
+    g.user = user
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(login_limit, key_func=client_key, methods=["POST"])
+def register() -> ResponseReturnValue:
+    """Create an account and log in."""
+    form = RegisterForm()
+    if form.validate_on_submit():
+        username, email = form.username.data or "", form.email.data or ""
+        if User.by_username(username):
+            form.username.errors.append("That username is taken.")  # type: ignore[attr-defined]
+        elif User.by_email(email):
+            form.email.errors.append("An account with this email exists.")  # type: ignore[attr-defined]
+        else:
+            user = User(username=username.strip(), email=email)
+            user.set_password(form.password.data or "")
+            db.session.add(user)
+            try:
+                db.session.commit()
+            except IntegrityError:  # registered by someone else a moment ago
+                db.session.rollback()
+                form.username.errors.append("That username is taken.")  # type: ignore[attr-defined]
+            else:
+                log_in(user)
+                flash(f"Welcome, {user.username}! Your account is ready.", "success")
+                return redirect(url_for("auth.account"))
+    status = 400 if form.errors else 200
+    return render_template("auth/register.html", form=form), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, key_func=client_key, methods=["POST"])
+@limiter.limit(login_limit, key_func=username_key, methods=["POST"])
+def login() -> ResponseReturnValue:
+    """Check the credentials; the same answer for an unknown user and a wrong password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        password = form.password.data or ""
+        user = User.by_username(form.username.data or "")
+        if user is None:
+            check_password_hash(dummy_password_hash(), password)
+        elif user.check_password(password):
+            log_in(user)
+            flash(f"Welcome back, {user.username}!", "success")
+            return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
+        flash("Invalid username or password.", "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    """End the session everywhere: the server-side copy is deleted."""
+    end_session()
+    flash("You have been logged out.", "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.get("/account")
+@login_required
+def account() -> str:
+    """A page only for logged-in users."""
+    return render_template("auth/account.html")
