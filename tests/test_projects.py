@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -101,9 +103,11 @@ def test_sessions_are_shared_by_two_servers(tmp_path, redis_url):
     """Two gunicorn servers, one Redis: 8 clients x 200 increments, alternating, none lost."""
     project = bake(tmp_path)
     ports = [free_port(), free_port()]
-    servers = [gunicorn(project, port, redis_url) for port in ports]
+    servers = []
     try:
+        # One after the other: each master applies the migrations before it listens.
         for port in ports:
+            servers.append(gunicorn(project, port, redis_url))
             wait_for_port(port)
         cookie_name = "flask_starter_app_session"
 
@@ -133,3 +137,80 @@ def test_sessions_are_shared_by_two_servers(tmp_path, redis_url):
     finally:
         for server in servers:
             stop_group(server)
+
+
+def test_production_serving_under_gunicorn(tmp_path, redis_url):
+    """Headers, request ids in access and JSON app logs, and the account pages over HTTP."""
+    project = bake(tmp_path)
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = os.environ | {
+        "SECRET_KEY": "production-serving-test-secret-0123456789",
+        "REDIS_URL": redis_url,
+        "PYTHONPATH": str(project / "src"),
+    }
+    env.pop("FLASK_CONFIG", None)  # wsgi:app must default to production
+    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"]
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            command,
+            cwd=project,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_port(port)
+        base = f"http://127.0.0.1:{port}"
+        home = requests.get(base + "/", headers={"X-Request-ID": "trace-home-1"}, timeout=10)
+        assert home.status_code == 200
+        assert home.headers["X-Request-ID"] == "trace-home-1"
+        assert home.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert home.headers["X-Content-Type-Options"] == "nosniff"
+        assert "default-src 'self'" in home.headers["Content-Security-Policy"]
+
+        page = requests.get(base + "/auth/login", timeout=10)
+        assert 'name="csrf_token"' in page.text
+        cookie = page.cookies["flask_starter_app_session"]
+        assert "Secure" in page.headers["Set-Cookie"]
+        token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page.text).group(1)
+        failed = requests.post(
+            base + "/auth/login",
+            data={"username": "nobody", "password": "wrong password", "csrf_token": token},
+            headers={
+                "Cookie": f"flask_starter_app_session={cookie}",
+                "X-Request-ID": "trace-login-2",
+            },
+            timeout=10,
+        )
+        assert "Invalid username or password." in failed.text
+    finally:
+        stop_group(server)
+
+    lines = log.read_text().splitlines()
+    assert any("request_id=trace-home-1" in line for line in lines), lines
+    app_lines = [json.loads(line) for line in lines if line.startswith("{")]
+    failure = next(line for line in app_lines if "Failed login" in line["message"])
+    assert failure["request_id"] == "trace-login-2"
+    assert failure["level"] == "WARNING"
+    assert "wrong password" not in log.read_text()
+
+
+@pytest.mark.parametrize("auth", CHOICES["auth"])
+def test_production_refuses_to_start_without_a_secret_key(tmp_path, redis_url, auth):
+    project = bake(tmp_path, auth=auth)
+    (project / ".env").unlink()
+    env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    env |= {"REDIS_URL": redis_url, "PYTHONPATH": str(project / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{free_port()}"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Refusing to start in production: SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -16,3 +16,17 @@ errorlog = "-"
 # The request id set by the RequestID middleware, so access lines join app log lines.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+{%- if cookiecutter.auth == "yes" %}
+
+
+def on_starting(server):
+    """Bring the database schema up to date once, in the master, before workers start."""
+    from dotenv import load_dotenv
+    from flask_migrate import upgrade
+
+    from {{ cookiecutter.package_name }} import create_app
+
+    load_dotenv()
+    with create_app().app_context():
+        upgrade()
+{%- endif %}

@@ -24,9 +24,11 @@ from .config import config_name_from_env, load_config
 
 def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, Redis, extensions, sessions, blueprints, errors, middleware."""
+    instance_path = os.environ.get("INSTANCE_PATH")
     app = Flask(
         __name__,
-        instance_path=os.environ.get("INSTANCE_PATH") or None,
+        # Relative paths (INSTANCE_PATH=instance in .env) are taken from the working directory.
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
         instance_relative_config=True,
     )
     load_config(app, config_name_from_env(config_name), overrides)

@@ -158,6 +158,8 @@ def login() -> ResponseReturnValue:
             log_in(user)
             flash(f"Welcome back, {user.username}!", "success")
             return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
+        # The address and request id come with every log line; the password never does.
+        current_app.logger.warning("Failed login for username %r", form.username.data)
         flash("Invalid username or password.", "error")
     return render_template("auth/login.html", form=form)
 
