@@ -16,17 +16,21 @@ errorlog = "-"
 # The request id set by the RequestID middleware, so access lines join app log lines.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-{%- if cookiecutter.auth == "yes" %}
 
 
 def on_starting(server):
-    """Bring the database schema up to date once, in the master, before workers start."""
+    """Fail fast on bad configuration (and migrate the database) once, before workers start."""
     from dotenv import load_dotenv
+{%- if cookiecutter.auth == "yes" %}
     from flask_migrate import upgrade
+{%- endif %}
 
     from {{ cookiecutter.package_name }} import create_app
 
     load_dotenv()
+{%- if cookiecutter.auth == "yes" %}
     with create_app().app_context():
         upgrade()
+{%- else %}
+    create_app()
 {%- endif %}
