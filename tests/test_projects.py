@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CHOICES, bake, free_port, wait_for_port
+from conftest import CHOICES, bake, free_port, stop_group, wait_for_port
 
 PROJECT_SUITES = [
     {"layout": layout, "auth": auth} for layout in CHOICES["layout"] for auth in CHOICES["auth"]
@@ -33,17 +32,6 @@ def test_baked_project_passes_its_own_tests(tmp_path, answers, redis_url):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """Stop a server started in its own process group, children included."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.mark.slow
