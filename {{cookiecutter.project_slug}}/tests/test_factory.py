@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import runpy
+from pathlib import Path
+
 import pytest
 
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.config import ConfigurationError
 
+PROJECT = Path(__file__).resolve().parent.parent
 GOOD_SECRET = "a-long-random-production-secret-0123456789"
 
 
@@ -80,3 +85,25 @@ def test_instance_folder_config_is_loaded(monkeypatch, tmp_path, make_app):
 def test_bad_redis_url_fails_at_start(make_app):
     with pytest.raises(ValueError, match="REDIS_URL must start with"):
         make_app(REDIS_URL="localhost:6379")
+
+
+def dot_env_secret() -> str:
+    for line in (PROJECT / ".env").read_text().splitlines():
+        if line.startswith("SECRET_KEY="):
+            return line.partition("=")[2]
+    raise AssertionError("no SECRET_KEY in .env")
+
+
+@pytest.mark.parametrize("from_environment", [False, True])
+def test_wsgi_entry_point_reads_dot_env(monkeypatch, redis_url, from_environment):
+    """gunicorn's wsgi:app takes settings from the project's .env; the environment wins."""
+    # load_dotenv writes to os.environ: give it a copy so nothing leaks into other tests.
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    for name in ("SECRET_KEY", "FLASK_CONFIG", "INSTANCE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    if from_environment:
+        monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
+    app = runpy.run_path(str(PROJECT / "wsgi.py"))["app"]
+    assert app.config["CONFIG_NAME"] == "production"
+    assert app.config["SECRET_KEY"] == (GOOD_SECRET if from_environment else dot_env_secret())

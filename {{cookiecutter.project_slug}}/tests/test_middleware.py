@@ -10,6 +10,7 @@ from flask import jsonify, request
 
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.config import ConfigurationError
+from {{ cookiecutter.package_name }}.middleware import RequestID
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 
@@ -141,3 +142,23 @@ def test_log_lines_carry_the_request_id(make_app, capsys):
     entry = next(line for line in lines if line["message"] == "hello from the view")
     assert entry["request_id"] == "trace-42"
     assert entry["level"] == logging.getLevelName(logging.INFO)
+
+
+def test_request_id_middleware_works_alone():
+    """Each middleware is a plain WSGI class: no Flask needed to use or test it."""
+    seen = {}
+
+    def hello(environ, start_response):
+        seen["id"] = environ["HTTP_X_REQUEST_ID"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hi"]
+
+    app = RequestID(hello)
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured.update(headers)
+
+    body = app({"HTTP_X_REQUEST_ID": "edge-7"}, start_response)
+    assert list(body) == [b"hi"]
+    assert seen["id"] == captured["X-Request-ID"] == "edge-7"
