@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import all_combinations, bake, combination_id
+from conftest import CHOICES, all_combinations, bake, combination_id
 
 RUFF = [sys.executable, "-m", "ruff"]
 BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2"}
@@ -101,7 +101,7 @@ def test_combination_bakes_clean(tmp_path, answers):
         assert set(compose["services"]) == {"web", "redis"}
         dockerfile = (project / "Dockerfile").read_text()
         assert f"FROM python:{answers['python_version']}-slim" in dockerfile
-        assert "USER app" in dockerfile
+        assert "USER 10001" in dockerfile
 
 
 def test_env_file_gets_a_fresh_secret_each_bake(tmp_path):
@@ -127,3 +127,25 @@ def test_project_name_drives_slug_and_package(tmp_path):
     assert (project / "src" / "acme_billing_portal" / "__init__.py").exists()
     config = (project / "src" / "acme_billing_portal" / "config.py").read_text()
     assert 'APP_NAME = "Acme Billing Portal"' in config
+
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize("python_version", CHOICES["python_version"])
+def test_deployment_files_pass_their_linters(tmp_path, python_version):
+    """hadolint for the Dockerfile; the published JSON schemas for compose and the workflow."""
+    project = bake(tmp_path, python_version=python_version, docker="yes", ci="github")
+    checks = [
+        [BIN / "hadolint", "Dockerfile"],
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"],
+        [
+            BIN / "check-jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            ".github/workflows/ci.yml",
+        ],
+    ]
+    for command in checks:
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
