@@ -23,6 +23,9 @@ demo: venv  ## bake the defaults into ./demo, install and run it on http://127.0
 test: venv  ## every test of the template, including bakes of every option combination
 	$(BIN)/pytest -n 2
 
+bench: venv  ## speed of the baked app as ratios to references (bench/results.md, bench/ratios.png)
+	$(BIN)/python bench/run.py
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

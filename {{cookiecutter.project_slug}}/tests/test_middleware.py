@@ -6,10 +6,11 @@ import json
 import logging
 
 import pytest
-from flask import jsonify, request
+from flask import Flask, jsonify, request
 
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.config import ConfigurationError
+from {{ cookiecutter.package_name }}.extensions import RouteLimiter
 from {{ cookiecutter.package_name }}.middleware import RequestID
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -162,3 +163,35 @@ def test_request_id_middleware_works_alone():
     body = app({"HTTP_X_REQUEST_ID": "edge-7"}, start_response)
     assert list(body) == [b"hi"]
     assert seen["id"] == captured["X-Request-ID"] == "edge-7"
+
+
+def test_app_wide_rate_limits_still_apply():
+    """The limiter skips its app-wide check only while no app-wide limit exists."""
+    app = Flask("limited")
+    app.config.update(RATELIMIT_STORAGE_URI="memory://", RATELIMIT_DEFAULT="2 per minute")
+    limiter = RouteLimiter(key_func=lambda: "one-client")
+    limiter.init_app(app)
+
+    @app.get("/")
+    def index():
+        return "ok"
+
+    client = app.test_client()
+    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
+    assert limiter.has_app_wide_limits()
+
+
+def test_decorated_limits_apply_without_app_wide_ones():
+    app = Flask("decorated")
+    app.config.update(RATELIMIT_STORAGE_URI="memory://")
+    limiter = RouteLimiter(key_func=lambda: "one-client")
+    limiter.init_app(app)
+
+    @app.get("/limited")
+    @limiter.limit("1 per minute")
+    def limited():
+        return "ok"
+
+    client = app.test_client()
+    assert [client.get("/limited").status_code for _ in range(2)] == [200, 429]
+    assert not limiter.has_app_wide_limits()

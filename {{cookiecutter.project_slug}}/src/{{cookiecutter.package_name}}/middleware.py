@@ -100,10 +100,12 @@ class TrustedProxies(ProxyFix):
     """werkzeug's ProxyFix, trusting exactly the hops configured in ``PROXY_FIX``."""
 
     @classmethod
-    def from_config(cls, wsgi_app: WSGIApplication, config: Mapping[str, Any]) -> TrustedProxies:
+    def from_config(cls, wsgi_app: WSGIApplication, config: Mapping[str, Any]) -> WSGIApplication:
         """A header left out, or all counts 0 (the default), means it is not believed."""
         counts = dict.fromkeys(("x_for", "x_proto", "x_host", "x_port", "x_prefix"), 0)
         counts.update(config.get("PROXY_FIX", {}))
+        if not any(counts.values()):
+            return wsgi_app  # trusting no header, ProxyFix would only cost time
         return cls(wsgi_app, **counts)
 
 

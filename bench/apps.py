@@ -1,0 +1,51 @@
+"""Reference apps for the benchmark, served by gunicorn with the same flags as the baked app."""
+
+from __future__ import annotations
+
+import os
+
+import redis
+from flask import Flask, session
+from flask_session import Session
+
+
+def raw_app(environ, start_response):
+    """The floor: a WSGI callable and nothing else."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
+bare_app = Flask("bare")
+
+
+@bare_app.get("/")
+def bare_hello() -> str:
+    return "hello"
+
+
+def make_stock(refresh_each_request: bool) -> Flask:
+    """Flask + stock Flask-Session on Redis, as its documentation sets it up."""
+    app = Flask("stock")
+    app.config.update(
+        SECRET_KEY="bench-secret-key-0123456789abcdef",
+        SESSION_TYPE="redis",
+        SESSION_REDIS=redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")),
+        SESSION_REFRESH_EACH_REQUEST=refresh_each_request,
+        SESSION_KEY_PREFIX="stock:",
+    )
+    Session(app)
+
+    @app.get("/rw")
+    def read_write() -> dict[str, int]:
+        session["count"] = session.get("count", 0) + 1
+        return {"count": session["count"]}
+
+    @app.get("/ro")
+    def read_only() -> dict[str, int]:
+        return {"count": session.get("count", 0)}
+
+    return app
+
+
+stock_app = make_stock(refresh_each_request=True)
+stock_norefresh_app = make_stock(refresh_each_request=False)

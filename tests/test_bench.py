@@ -1,0 +1,28 @@
+"""`make bench` end to end in one tiny round, so the benchmark cannot rot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+
+def test_bench_runs_and_reports_ratios(tmp_path):
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but wrk is not installed")
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    command = [sys.executable, str(ROOT / "bench" / "run.py"), "--quick"]
+    command += ["--seconds", "1", "--repeats", "1", "--out", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "results.md").read_text()
+    for row in ("| raw WSGI hello |", "| bare Flask hello |", "| ours: session read+write |"):
+        assert row in report
+    # Redis work per request is deterministic, so the smoke run checks it exactly.
+    assert "| 0.0, 1.0, 2.0 | 0, 1, ≤ 2 | yes |" in report
+    assert (tmp_path / "ratios.png").stat().st_size > 5000
