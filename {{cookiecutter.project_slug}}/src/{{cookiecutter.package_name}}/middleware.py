@@ -163,5 +163,5 @@ def middleware_command() -> None:
 
 def init_app(app: Flask) -> None:
     """Apply the configured stack and add the ``flask middleware`` command."""
-    app.wsgi_app = wrap(app.wsgi_app, list(app.config["WSGI_MIDDLEWARE"]), app.config)  # type: ignore[method-assign]
+    app.wsgi_app = wrap(app.wsgi_app, list(app.config["WSGI_MIDDLEWARE"]), app.config)  # type: ignore[method-assign,assignment]
     app.cli.add_command(middleware_command)

@@ -45,8 +45,10 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
     """A client for REDIS_URL, or for the Sentinel master when REDIS_SENTINELS is set."""
     options = client_options(config)
     if config.get("REDIS_SENTINELS"):
-        sentinel = Sentinel(parse_sentinels(config["REDIS_SENTINELS"]), **options)
-        return sentinel.master_for(config["REDIS_SENTINEL_SERVICE"], **options)
+        # redis-py's Sentinel is not annotated; master_for returns a redis.Redis.
+        sentinel = Sentinel(parse_sentinels(config["REDIS_SENTINELS"]), **options)  # type: ignore[no-untyped-call]
+        master: redis.Redis = sentinel.master_for(config["REDIS_SENTINEL_SERVICE"], **options)  # type: ignore[no-untyped-call]
+        return master
     url = config.get("REDIS_URL") or ""
     if not url.startswith(SCHEMES):
         raise ValueError(

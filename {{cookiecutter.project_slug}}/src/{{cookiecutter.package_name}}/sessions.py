@@ -123,7 +123,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def __init__(self, app: Flask, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
-        self.serializer = SessionSerializer()  # type: ignore[assignment]
+        self.serializer = SessionSerializer()
         # token_urlsafe(n) gives ceil(4n/3) characters from this alphabet, nothing else.
         self.sid_chars = math.ceil(self.sid_length * 4 / 3)
 
@@ -158,7 +158,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def _decode(self, raw: bytes) -> dict[str, Any] | None:
         try:
-            return self.serializer.decode(raw)  # type: ignore[no-any-return]
+            return self.serializer.decode(raw)
         except msgspec.DecodeError:
             current_app.logger.warning("Discarding an unreadable session")
             return None

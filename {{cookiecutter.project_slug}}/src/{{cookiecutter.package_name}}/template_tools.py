@@ -23,9 +23,10 @@ def current_year() -> int:
 def flashed_messages() -> list[tuple[str, str]]:
     """The flashed messages with categories; none while Redis is down, so pages still render."""
     try:
-        return get_flashed_messages(with_categories=True)
+        messages: list[tuple[str, str]] = get_flashed_messages(with_categories=True)  # type: ignore[assignment]
     except SessionStoreUnavailable:
         return []
+    return messages
 
 
 def init_app(app: Flask) -> None:

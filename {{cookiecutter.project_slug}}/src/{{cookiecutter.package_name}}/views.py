@@ -19,6 +19,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask.views import MethodView
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.utils import secure_filename
@@ -78,7 +79,7 @@ def preferences() -> str:
 
 
 @bp.post("/preferences/theme")
-def set_theme() -> Response:
+def set_theme() -> ResponseReturnValue:
     """Remember the colour theme in a cookie, or forget it with theme=default."""
     theme = request.form.get("theme", "")
     response = redirect(url_for("main.preferences"))
@@ -100,7 +101,7 @@ def allowed_upload(filename: str) -> bool:
 
 
 @bp.route("/upload", methods=["GET", "POST"])
-def upload() -> Response | tuple[str, int] | str:
+def upload() -> ResponseReturnValue:
     """Store an uploaded file in the instance folder under a safe name."""
     if request.method == "GET":
         return render_template("main/upload.html")
