@@ -285,10 +285,18 @@ def test_outage_gives_503_then_recovers(make_app, stoppable_redis, caplog):
     assert client.get("/readyz").status_code == 200
 
 
-def test_write_during_outage_is_a_503_not_a_traceback(make_app, stoppable_redis):
-    app = make_app(PROPAGATE_EXCEPTIONS=False)
-    client = app.test_client()
+def test_write_during_outage_is_a_503_not_a_traceback(make_app, stoppable_redis, caplog):
+    # Testing config propagates unhandled exceptions, so a raise after the view would fail here.
+    client = make_app().test_client()
     stoppable_redis.stop()
-    response = client.post("/api/counter", json={})  # a new visitor: the save is the first call
+    with caplog.at_level(logging.ERROR):
+        response = client.post("/api/counter", json={})  # a new visitor: the save is the first
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
     assert response.json["error"] == "Service Unavailable"
+    assert [record.exc_info for record in caplog.records] == [None]
+    assert "cannot save the session" in caplog.text
+
+    page = client.get("/upload")  # storing its form's CSRF token is the first Redis call
+    assert page.status_code == 503
+    assert "Sessions are temporarily unavailable" in page.get_data(as_text=True)

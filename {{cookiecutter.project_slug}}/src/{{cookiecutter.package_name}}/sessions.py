@@ -7,7 +7,7 @@ when it ends, whether the view used the session or not. This subclass changes th
   static page carrying a session cookie costs no Redis call and survives a Redis outage);
 * the write happens only when the session changed, or when less than half of
   PERMANENT_SESSION_LIFETIME is left, which slides the expiry without a write per request;
-* Redis being unreachable becomes a 503 page instead of a traceback.
+* Redis being unreachable becomes a 503 page, with one log line instead of a traceback.
 
 Use ``rotate_session()`` at login (the id changes, the data stays, the old id dies) and
 ``end_session()`` at logout (the Redis key is deleted, not just the cookie).
@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 from flask import Flask, Request, Response, current_app, session
 from flask_session.redis import RedisSession, RedisSessionInterface
-from werkzeug.exceptions import ServiceUnavailable
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from . import redis_client
 
@@ -39,6 +39,9 @@ class SessionStoreUnavailable(ServiceUnavailable):
     """Redis could not be reached for a request that needs the session."""
 
     description = "Sessions are temporarily unavailable. Please try again in a few seconds."
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=RETRY_AFTER_SECONDS)
 
 
 def _plain(value: Any) -> Any:
@@ -89,7 +92,7 @@ class LazyRedisSession(RedisSession):
     def _load(self) -> None:
         if self.store_failed:
             # Redis already failed in this request: fail the same way, without waiting again.
-            raise SessionStoreUnavailable(retry_after=RETRY_AFTER_SECONDS)
+            raise SessionStoreUnavailable()
         loader, self._loader = self._loader, None
         if loader is not None:
             loader(self)
@@ -145,7 +148,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         except redis_client.UNAVAILABLE as exc:
             session.store_failed = True
             current_app.logger.error("Redis is unreachable, cannot read the session: %s", exc)
-            raise SessionStoreUnavailable(retry_after=RETRY_AFTER_SECONDS) from exc
+            raise SessionStoreUnavailable() from exc
         data = self._decode(raw) if raw else None
         if data is None:
             # Never adopt an id the client chose (session fixation): issue our own.
@@ -191,7 +194,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         except redis_client.UNAVAILABLE as exc:
             session.store_failed = True
             app.logger.error("Redis is unreachable, cannot save the session: %s", exc)
-            raise SessionStoreUnavailable(retry_after=RETRY_AFTER_SECONDS) from exc
+            become_error_page(app, response, SessionStoreUnavailable())
 
     def should_set_storage(self, app: Flask, session: RedisSession) -> bool:
         """Write on change only; ``save_session`` marks a due refresh as a change."""
@@ -203,7 +206,19 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             self._delete_session(self._get_store_id(session.sid))
         except redis_client.UNAVAILABLE as exc:
             session.store_failed = True
-            raise SessionStoreUnavailable(retry_after=RETRY_AFTER_SECONDS) from exc
+            raise SessionStoreUnavailable() from exc
+
+
+def become_error_page(app: Flask, response: Response, error: HTTPException) -> None:
+    """Turn the response being finished into the page for ``error``, in place.
+
+    Raising after the view would reach Flask as an unhandled exception: a traceback in the
+    log for every request of an outage that is already logged in one line.
+    """
+    page = app.make_response(app.handle_http_exception(error))
+    response.status = page.status
+    response.headers = page.headers
+    response.set_data(page.get_data())
 
 
 def _current() -> tuple[LazyRedisSessionInterface, LazyRedisSession]:
