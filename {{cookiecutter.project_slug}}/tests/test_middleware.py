@@ -183,7 +183,7 @@ def test_app_wide_rate_limits_still_apply():
 
 def test_decorated_limits_apply_without_app_wide_ones():
     app = Flask("decorated")
-    app.config.update(RATELIMIT_STORAGE_URI="memory://")
+    app.config.update(RATELIMIT_STORAGE_URI="memory://", RATELIMIT_HEADERS_ENABLED=True)
     limiter = RouteLimiter(key_func=lambda: "one-client")
     limiter.init_app(app)
 
@@ -192,6 +192,14 @@ def test_decorated_limits_apply_without_app_wide_ones():
     def limited():
         return "ok"
 
+    @app.get("/free")
+    def free():
+        return "ok"
+
     client = app.test_client()
-    assert [client.get("/limited").status_code for _ in range(2)] == [200, 429]
+    first = client.get("/limited")
+    assert first.headers["X-RateLimit-Limit"] == "1"  # the after-request hook ran
+    assert first.headers["X-RateLimit-Remaining"] == "0"
+    assert client.get("/limited").status_code == 429
+    assert "X-RateLimit-Limit" not in client.get("/free").headers  # and here it did not
     assert not limiter.has_app_wide_limits()

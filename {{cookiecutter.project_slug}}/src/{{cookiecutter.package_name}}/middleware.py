@@ -9,8 +9,8 @@ a class like ``ServerTiming`` below and naming it in the list.
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,10 @@ CONTENT_SECURITY_POLICY = (
 
 
 def _with_header(headers: list[tuple[str, str]], name: str, value: str) -> list[tuple[str, str]]:
-    kept = [(key, val) for key, val in headers if key.lower() != name.lower()]
-    return [*kept, (name, value)]
+    lowered = name.lower()
+    kept = [header for header in headers if header[0].lower() != lowered]
+    kept.append((name, value))
+    return kept
 
 
 class RequestID:
@@ -54,7 +56,7 @@ class RequestID:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Tag the request, then the response."""
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
         environ["HTTP_X_REQUEST_ID"] = environ[REQUEST_ID_KEY] = request_id
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -90,8 +92,8 @@ class SecurityHeaders:
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             present = {key.lower() for key, _ in headers}
-            extra = [(key, val) for key, val in self.headers if key.lower() not in present]
-            return start_response(status, [*headers, *extra], exc_info)
+            extra = [header for header in self.headers if header[0].lower() not in present]
+            return start_response(status, headers + extra, exc_info)
 
         return self.wsgi_app(environ, start)
 
