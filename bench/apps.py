@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 
 import redis
-from flask import Flask, session
+from flask import Flask, Response, jsonify, request, session
 from flask_session import Session
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
 
 def raw_app(environ, start_response):
@@ -35,14 +36,22 @@ def make_stock(refresh_each_request: bool) -> Flask:
     )
     Session(app)
 
-    @app.get("/rw")
-    def read_write() -> dict[str, int]:
-        session["count"] = session.get("count", 0) + 1
-        return {"count": session["count"]}
+    @app.post("/rw")
+    def read_write() -> Response:
+        # The same request and view work as the baked app's POST /api/counter, so the
+        # comparison is of the session layer and the app around it, not of the view.
+        if not request.is_json:
+            raise UnsupportedMediaType("Send the request body as application/json.")
+        payload = request.get_json(silent=True)
+        by = payload.get("by", 1) if isinstance(payload, dict) else None
+        if not isinstance(by, int) or isinstance(by, bool) or not 1 <= by <= 1000:
+            raise BadRequest('Send {"by": n} with a whole number n from 1 to 1000.')
+        session["count"] = session.get("count", 0) + by
+        return jsonify(count=session["count"])
 
     @app.get("/ro")
-    def read_only() -> dict[str, int]:
-        return {"count": session.get("count", 0)}
+    def read_only() -> Response:
+        return jsonify(count=session.get("count", 0))
 
     return app
 
