@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask
 from flask.globals import request_ctx
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
-
-T = TypeVar("T")
 
 
 class RouteLimiter(Limiter):
@@ -53,11 +51,14 @@ class RouteLimiter(Limiter):
         )
 
 
-def _after_a_check(hook: Callable[[T], T]) -> Callable[[T], T]:
-    """Run ``hook`` only if a limit was checked in this request, else pass its value on."""
+def _after_a_check(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Run ``hook`` only if a limit was checked in this request, else pass its value on.
+
+    ``hook`` is an after-request hook (response in, response out) or a teardown one.
+    """
 
     @functools.wraps(hook)
-    def guarded(value: T) -> T:
+    def guarded(value: Any) -> Any:
         # Limiter keeps its per-request state on the request context, made by the first check.
         if hasattr(request_ctx, "_limiter_request_context"):
             return hook(value)
