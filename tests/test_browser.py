@@ -66,6 +66,10 @@ def test_account_story_in_a_real_browser(server, chromium_path):
             executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
         )
         page = browser.new_page()
+        # CSP violations, failed loads and script errors all land in the console.
+        errors: list[str] = []
+        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(server + "/")
         expect(page).to_have_title("Home · Flask Starter App")
 
@@ -97,4 +101,14 @@ def test_account_story_in_a_real_browser(server, chromium_path):
         expect(page.locator("dd").nth(1)).to_have_text("alice@example.com")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "account-page.png"), full_page=True)
+
+        # The stylesheet loads under the Content-Security-Policy on every kind of page.
+        for path in ("/about", "/upload", "/preferences", "/items/42"):
+            page.goto(server + path)
+            assert page.evaluate("document.styleSheets[0].cssRules.length") > 0, path
+        assert errors == [], errors
+
+        page.goto(server + "/no-such-page")
+        expect(page.get_by_role("heading", name="404 · Not Found")).to_be_visible()
+        assert page.evaluate("document.styleSheets[0].cssRules.length") > 0
         browser.close()
