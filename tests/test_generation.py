@@ -51,6 +51,11 @@ def test_combination_bakes_clean(tmp_path, answers):
         assert result.returncode == 0, result.stdout + result.stderr
     assert compileall.compile_dir(project, quiet=1, force=True)
 
+    # Option blocks leave the README's Markdown tidy: headings set apart, no blank-line runs.
+    readme = (project / "README.md").read_text()
+    assert "\n\n\n" not in readme
+    assert not re.search(r"[^\n]\n#", readme), "a heading glued to the line above"
+
     # The layout that was chosen, and only it.
     large = answers["layout"] == "large"
     assert (package / "main" / "routes.py").exists() is large
