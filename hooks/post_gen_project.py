@@ -102,6 +102,7 @@ def next_steps(project: Path) -> str:
         "  make install   # virtualenv + dependencies\n"
         "  make run       # development server on http://127.0.0.1:5000\n"
         "  make test      # the project's own tests\n"
+        "  git init && git add -A && make hooks   # version control and the pre-commit hooks\n"
     )
 
 

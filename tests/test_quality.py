@@ -83,6 +83,14 @@ def test_pre_commit_passes_right_after_baking(tmp_path, answers):
     assert "ruff check" in result.stdout and "Passed" in result.stdout
 
 
+def test_make_hooks_outside_git_says_what_to_do(tmp_path):
+    project = bake(tmp_path)
+    env = os.environ | {"GIT_CEILING_DIRECTORIES": str(tmp_path)}  # no repository above
+    result = run(["make", "hooks"], project, env=env)
+    assert result.returncode != 0
+    assert "make hooks needs a git repository: run git init" in result.stdout
+
+
 def test_dependencies_have_no_known_vulnerabilities(tmp_path):
     """pip-audit of the default project's dependencies; skips, saying why, if it cannot look."""
     project = bake(tmp_path)
