@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
@@ -41,7 +42,17 @@ RESERVED_NAMES = {
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PACKAGE_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_RE = re.compile(r"^[^@\s\"\\]+@[^@\s\"\\]+\.[^@\s\"\\]+$")
+
+
+def check_project_name(name: str) -> str | None:
+    """Return why the project name is unusable, or None."""
+    if not name.strip() or any(char in name for char in '"\\') or not name.isprintable():
+        return (
+            f"project_name {name!r} must be one line of text without double quotes or "
+            "backslashes (it becomes a Python string in config.py)"
+        )
+    return None
 
 
 def check_slug(slug: str) -> str | None:
@@ -78,17 +89,22 @@ def check_email(email: str) -> str | None:
     return None
 
 
-def validate(slug: str, package_name: str, email: str) -> list[str]:
+def validate(project_name: str, slug: str, package_name: str, email: str) -> list[str]:
     """Every problem with the answers, in the order they were asked."""
-    checks = (check_slug(slug), check_package_name(package_name), check_email(email))
+    checks = (
+        check_project_name(project_name),
+        check_slug(slug),
+        check_package_name(package_name),
+        check_email(email),
+    )
     return [problem for problem in checks if problem]
 
 
 if __name__ == "__main__":
+    # JSON in a raw string: any quote or backslash in the answers arrives intact.
+    answers = json.loads(r"""{{ cookiecutter | tojson }}""")
     problems = validate(
-        "{{ cookiecutter.project_slug }}",
-        "{{ cookiecutter.package_name }}",
-        "{{ cookiecutter.email }}",
+        answers["project_name"], answers["project_slug"], answers["package_name"], answers["email"]
     )
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)

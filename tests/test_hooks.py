@@ -34,6 +34,9 @@ pre_gen = load_hook("pre_gen_project")
         (["package_name=test"], "would shadow the module"),
         (["package_name=json"], "would shadow the module"),
         (["email=not-an-email"], "email 'not-an-email' is not an email address"),
+        (['email=a"b@example.com'], "is not an email address"),
+        (['project_name=Say "hi"'], "must be one line of text without double quotes"),
+        (["project_name=back\\slash"], "without double quotes or backslashes"),
     ],
 )
 def test_bad_answers_stop_the_bake_and_leave_no_directory(tmp_path, answers, message):
@@ -53,9 +56,20 @@ def test_good_package_names_pass(name):
     assert pre_gen.check_package_name(name) is None
 
 
+def test_project_name_becomes_a_clean_slug_and_package(tmp_path):
+    result = subprocess.run(
+        [*COOKIECUTTER, "-o", str(tmp_path), str(ROOT), "project_name=Zoë's Café 2.0!"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Created zoe-s-cafe-2-0/" in result.stdout
+    assert (tmp_path / "zoe-s-cafe-2-0" / "src" / "zoe_s_cafe_2_0" / "__init__.py").exists()
+
+
 def test_all_problems_are_reported_together():
-    problems = pre_gen.validate("Bad Slug", "import", "nope")
-    assert len(problems) == 3
+    problems = pre_gen.validate('A "name"', "Bad Slug", "import", "nope")
+    assert len(problems) == 4
 
 
 def test_post_gen_removes_options_that_are_off(tmp_path):

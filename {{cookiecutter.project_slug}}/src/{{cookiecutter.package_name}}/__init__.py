@@ -1,4 +1,4 @@
-"""{{ cookiecutter.project_name }}: the application factory."""
+"""The application factory of {{ cookiecutter.package_name }}."""
 
 from __future__ import annotations
 
