@@ -9,9 +9,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from cookiecutter.main import cookiecutter
@@ -72,6 +74,32 @@ def stop_group(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def serve(
+    project: Path,
+    port: int,
+    env: dict[str, str],
+    *options: str,
+    output: int | IO[Any] = subprocess.DEVNULL,
+) -> subprocess.Popen:
+    """Start gunicorn on the baked project's ``wsgi:app`` at 127.0.0.1:port, in its own group.
+
+    The server gets this process's environment without FLASK_CONFIG (so ``wsgi:app`` runs
+    in production unless ``env`` says otherwise), the project's ``src`` on the path, and
+    ``env``. Its output, stderr included, goes to ``output``.
+    """
+    server_env = {key: value for key, value in os.environ.items() if key != "FLASK_CONFIG"}
+    server_env |= {"PYTHONPATH": str(project / "src")} | env
+    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"]
+    return subprocess.Popen(
+        [*command, *options],
+        cwd=project,
+        env=server_env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, bake, free_port, stop_group, wait_for_port
+from conftest import ROOT, bake, free_port, serve, stop_group, wait_for_port
 
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "build" / "artifacts"))
 # Headless Chromium as root, with nothing that phones home (the machine has no network).
@@ -39,20 +37,8 @@ def server(tmp_path, redis_url):
     """The baked default project under gunicorn, production config, on a free port."""
     project = bake(tmp_path)
     port = free_port()
-    env = os.environ | {
-        "SECRET_KEY": "browser-test-secret-key-0123456789abcdef",
-        "REDIS_URL": redis_url,
-        "PYTHONPATH": str(project / "src"),
-    }
-    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"]
-    process = subprocess.Popen(
-        command,
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    env = {"SECRET_KEY": "browser-test-secret-key-0123456789abcdef", "REDIS_URL": redis_url}
+    process = serve(project, port, env)
     wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
     stop_group(process)

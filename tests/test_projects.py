@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CHOICES, bake, free_port, stop_group, wait_for_port
+from conftest import CHOICES, bake, free_port, serve, stop_group, wait_for_port
 
 PROJECT_SUITES = [
     {"layout": layout, "auth": auth} for layout in CHOICES["layout"] for auth in CHOICES["auth"]
@@ -69,22 +69,12 @@ def test_make_install_test_lint_and_run(tmp_path):
 
 
 def gunicorn(project: Path, port: int, redis_url: str) -> subprocess.Popen:
-    env = os.environ | {
+    env = {
         "SECRET_KEY": "multi-instance-test-secret-key-0123456789",
         "REDIS_URL": redis_url,
         "FLASK_CONFIG": "production",
-        "PYTHONPATH": str(project / "src"),
     }
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"]
-    return subprocess.Popen(
-        command,
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    return serve(project, port, env, "-c", "gunicorn.conf.py", "--workers", "2", "--threads", "4")
 
 
 def test_sessions_are_shared_by_two_servers(tmp_path, redis_url):
@@ -132,22 +122,9 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
     project = bake(tmp_path)
     port = free_port()
     log = tmp_path / "server.log"
-    env = os.environ | {
-        "SECRET_KEY": "production-serving-test-secret-0123456789",
-        "REDIS_URL": redis_url,
-        "PYTHONPATH": str(project / "src"),
-    }
-    env.pop("FLASK_CONFIG", None)  # wsgi:app must default to production
-    command = [sys.executable, "-m", "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{port}"]
+    env = {"SECRET_KEY": "production-serving-test-secret-0123456789", "REDIS_URL": redis_url}
     with log.open("w") as output:
-        server = subprocess.Popen(
-            command,
-            cwd=project,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        server = serve(project, port, env, output=output)  # wsgi:app defaults to production
     try:
         wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
