@@ -51,6 +51,18 @@ def test_unexpected_errors_get_the_500_page(make_app):
     assert "kaboom" not in page
 
 
+def test_http_error_after_the_view_keeps_its_status(make_app):
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+
+    @app.after_request
+    def refuse(response):
+        abort(503)
+
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert "503 · Service Unavailable" in response.get_data(as_text=True)
+
+
 def test_forbidden_page(make_app):
     app = make_app()
 

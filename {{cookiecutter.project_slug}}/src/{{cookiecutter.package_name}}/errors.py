@@ -34,7 +34,7 @@ def render_error(error: HTTPException) -> Response:
 
 
 def handle_unexpected(error: InternalServerError) -> Response:
-    """Errors raised outside a view (e.g. while saving the session) keep their real status."""
+    """HTTP errors raised after the view (e.g. in an after-request hook) keep their status."""
     original = error.original_exception
     if isinstance(original, HTTPException):
         return render_error(original)
