@@ -28,7 +28,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import all_combinations, bake, free_port, wait_for_port  # noqa: E402
+from conftest import (  # noqa: E402
+    all_combinations,
+    bake,
+    free_port,
+    start_redis_server,
+    wait_for_port,
+)
 
 # sync workers: every request is a new connection, so load spreads evenly over the two
 # workers (with keep-alive, wrk's connections can all stick to one and halve the result).
@@ -130,10 +136,7 @@ class RedisServer:
     """A private redis-server for the run."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        wait_for_port(self.port)
+        self.process, self.port = start_redis_server()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = redis.Redis.from_url(self.url)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+import redis
 from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,26 @@ def stop_group(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def start_redis_server(executable: str = "redis-server") -> tuple[subprocess.Popen, int]:
+    """A throwaway redis-server on a free loopback port, checked to be the one answering.
+
+    Another test can take the port between ``free_port()`` and the bind; our server then
+    exits and the port answers for someone else's, so the pid is checked and, if it is not
+    ours, another port is tried.
+    """
+    for _ in range(5):
+        port = free_port()
+        command = [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+        process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        wait_for_port(port)
+        with redis.Redis(port=port) as client:
+            if client.info("server")["process_id"] == process.pid:
+                return process, port
+        process.terminate()
+        process.wait(timeout=10)
+    raise RuntimeError("no free port kept long enough to start redis-server on")
+
+
 def serve(
     project: Path,
     port: int,
@@ -110,10 +131,7 @@ def redis_url() -> Iterator[str]:
         if os.environ.get("REQUIRE_REDIS") == "1":
             pytest.fail("REQUIRE_REDIS=1 but redis-server is not on PATH")
         pytest.skip("redis-server is not on PATH")
-    port = free_port()
-    command = [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
-    process = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    wait_for_port(port)
+    process, port = start_redis_server(executable)
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(timeout=10)
