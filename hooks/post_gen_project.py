@@ -6,27 +6,48 @@ import secrets
 import shutil
 from pathlib import Path
 
-# Where each file of the small layout goes in the large one; imports inside them are
-# absolute, so moving a file is all it takes.
-LARGE_LAYOUT_MOVES = {
-    "views.py": "main/routes.py",
-    "templates/main": "main/templates/main",
-    "auth.py": "auth/routes.py",
-    "templates/auth": "auth/templates/auth",
+# Files of each optional feature, relative to the project ({package} is the package name).
+FEATURE_FILES = {
+    "auth": [
+        "src/{package}/auth.py",
+        "src/{package}/forms.py",
+        "src/{package}/models.py",
+        "src/{package}/cli.py",
+        "src/{package}/templates/auth",
+        "src/{package}/_large/auth",
+        "src/{package}/core/database.py",
+        "src/{package}/migrations",
+        "tests/test_auth.py",
+    ],
+    "tour": [
+        "src/{package}/tour.py",
+        "src/{package}/templates/tour",
+        "src/{package}/_large/tour",
+        "tests/test_tour.py",
+    ],
 }
 
-AUTH_FILES = [
-    "src/{package}/auth.py",
-    "src/{package}/forms.py",
-    "src/{package}/models.py",
-    "src/{package}/database.py",
-    "src/{package}/users.py",
-    "src/{package}/templates/auth",
-    "src/{package}/_large/auth",
-    "src/{package}/migrations",
-    "tests/test_auth.py",
-    "tests/test_users_cli.py",
-]
+# The large layout: each blueprint's modules and templates move into its own package
+# (relative to src/{package}). Feature modules import their siblings relatively
+# (``from .forms import ...``), so the same text works in either place.
+LARGE_LAYOUT_MOVES = {
+    "main": {
+        "main.py": "main/routes.py",
+        "templates/main": "main/templates/main",
+    },
+    "auth": {
+        "auth.py": "auth/routes.py",
+        "forms.py": "auth/forms.py",
+        "models.py": "auth/models.py",
+        "cli.py": "auth/cli.py",
+        "templates/auth": "auth/templates/auth",
+    },
+    "tour": {
+        "tour.py": "tour/routes.py",
+        "templates/tour": "tour/templates/tour",
+    },
+}
+
 DOCKER_FILES = ["Dockerfile", "compose.yaml", ".dockerignore"]
 CI_FILES = [".github"]
 
@@ -34,26 +55,34 @@ SECRET_PLACEHOLDER = "change-me"
 
 
 def remove(project: Path, *relative_paths: str) -> None:
-    """Delete files or directories under the project, ignoring ones already gone."""
+    """Delete files or directories under the project; a missing one is a bug in these lists."""
     for relative in relative_paths:
         path = project / relative
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+        else:
+            raise FileNotFoundError(f"post-gen hook: {relative} is not in the template")
 
 
-def apply_layout(project: Path, package: str, layout: str) -> None:
-    """Keep the small layout as baked, or move its modules into blueprint packages."""
+def move(src: Path, old: str, new: str) -> None:
+    """Move one file or directory inside the package; a missing one is a bug in the table."""
+    if not (src / old).exists():
+        raise FileNotFoundError(f"post-gen hook: {old} is not in the template")
+    (src / new).parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(src / old, src / new)
+
+
+def apply_layout(project: Path, package: str, layout: str, blueprints: list[str]) -> None:
+    """Keep the small layout as baked, or move each blueprint into a package of its own."""
     src = project / "src" / package
     staging = src / "_large"
     if layout == "large":
-        for blueprint in staging.iterdir():
-            shutil.move(blueprint, src / blueprint.name)
-        for old, new in LARGE_LAYOUT_MOVES.items():
-            if (src / old).exists():
-                (src / new).parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(src / old, src / new)
+        for blueprint in blueprints:
+            for old, new in LARGE_LAYOUT_MOVES[blueprint].items():
+                move(src, old, new)
+            move(src, f"_large/{blueprint}/__init__.py", f"{blueprint}/__init__.py")
     shutil.rmtree(staging)
 
 
@@ -83,9 +112,12 @@ def write_env(project: Path) -> None:
 def shape(project: Path, answers: dict[str, str]) -> None:
     """Apply every answer to the freshly rendered project."""
     package = answers["package_name"]
-    if answers["auth"] == "no":
-        remove(project, *(path.format(package=package) for path in AUTH_FILES))
-    apply_layout(project, package, answers["layout"])
+    chosen = {"auth": answers["auth"] == "yes", "tour": answers["examples"] == "yes"}
+    for feature, kept in chosen.items():
+        if not kept:
+            remove(project, *(path.format(package=package) for path in FEATURE_FILES[feature]))
+    blueprints = ["main", *(feature for feature, kept in chosen.items() if kept)]
+    apply_layout(project, package, answers["layout"], blueprints)
     if answers["docker"] == "no":
         remove(project, *DOCKER_FILES)
     if answers["ci"] == "none":
@@ -114,6 +146,7 @@ if __name__ == "__main__":
             "package_name": "{{ cookiecutter.package_name }}",
             "layout": "{{ cookiecutter.layout }}",
             "auth": "{{ cookiecutter.auth }}",
+            "examples": "{{ cookiecutter.examples }}",
             "docker": "{{ cookiecutter.docker }}",
             "ci": "{{ cookiecutter.ci }}",
             "open_source_license": "{{ cookiecutter.open_source_license }}",

@@ -15,6 +15,21 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
 # The request id set by the RequestID middleware, so access lines join app log lines.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+# gunicorn's own lines (errors, access) as JSON objects, like the app's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "{{ cookiecutter.package_name }}.core.logs.json_formatter"}},
+    "filters": {"access": {"()": "{{ cookiecutter.package_name }}.core.logs.AccessLogFields"}},
+    "handlers": {
+        "error": {"class": "logging.StreamHandler", "formatter": "json"},
+        "access": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["access"]},
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

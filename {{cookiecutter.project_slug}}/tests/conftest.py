@@ -1,4 +1,8 @@
-"""Fixtures: a real Redis server, the app in testing config, its client and CLI runner."""
+"""Fixtures: a real Redis server, the app in testing config, its client and CLI runner.
+
+Every test app also gets a small ``probe`` blueprint (below), so the core (sessions,
+CSRF, outages) is tested the same way whichever features were baked.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from flask import Flask
+from flask import Blueprint, Flask, jsonify, request, session
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_wtf.csrf import generate_csrf
 
 from {{ cookiecutter.package_name }} import create_app
-from {{ cookiecutter.package_name }}.local_redis import RedisProcess, find_server
+from {{ cookiecutter.package_name }}.core.csrf import csrf
+from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server
 
+# Flask-Limiter keeps the key prefix of the first app it is bound to, so every app of this
+# run shares one prefix; each test's counters are deleted after it (see redis_conn).
+LIMITER_PREFIX = f"test-{uuid.uuid4().hex[:8]}-limits"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 
 
@@ -24,6 +33,37 @@ def no_redis(reason: str) -> None:
     if os.environ.get("REQUIRE_REDIS") == "1":
         pytest.fail(f"REQUIRE_REDIS=1 but {reason}")
     pytest.skip(reason)
+
+
+# Routes for testing the core: one that never touches the session, a counter kept in the
+# session (JSON, so no CSRF token), and a form page whose CSRF token lives in the session.
+# Under /api/ so that errors answer JSON, as for any API client.
+probe = Blueprint("probe", __name__, url_prefix="/api/probe")
+
+
+@probe.get("/plain")
+def plain() -> str:
+    """A page that does not use the session."""
+    return "plain"
+
+
+@probe.route("/counter", methods=["GET", "POST", "DELETE"])
+@csrf.exempt
+def counter():
+    """Read, add to or reset a number kept in the session."""
+    if request.method == "POST":
+        session["count"] = session.get("count", 0) + (request.get_json(silent=True) or {}).get(
+            "by", 1
+        )
+    elif request.method == "DELETE":
+        session.pop("count", None)
+    return jsonify(count=session.get("count", 0))
+
+
+@probe.get("/form")
+def form() -> str:
+    """A page with a form, as the CSRF token it needs."""
+    return f'<input name="csrf_token" value="{generate_csrf()}">'
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +103,9 @@ def redis_conn(redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
         no_redis(f"Redis at {redis_url} is unreachable: {exc}")
     yield conn
     try:
-        for key in conn.scan_iter(match=f"{key_prefix}*"):
-            conn.delete(key)
+        for pattern in (f"{key_prefix}*", f"*{LIMITER_PREFIX}*"):
+            for key in conn.scan_iter(match=pattern):
+                conn.delete(key)
     except redis.exceptions.ConnectionError:
         pass  # a test that stopped the server leaves nothing behind
     conn.close()
@@ -72,17 +113,19 @@ def redis_conn(redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path: Path):
-    """Build apps in testing config on the test Redis; keyword arguments override config."""
+    """Build apps (testing config unless named) on the test Redis; keywords override config."""
 
-    def make(**overrides: object) -> Flask:
+    def make(config_name: str = "testing", **overrides: object) -> Flask:
         settings: dict[str, object] = {
             "REDIS_URL": redis_url,
             "SESSION_KEY_PREFIX": key_prefix,
-            "RATELIMIT_NAMESPACE": key_prefix,
+            "RATELIMIT_KEY_PREFIX": LIMITER_PREFIX,
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         }
         settings.update(overrides)
-        return create_app("testing", settings)
+        app = create_app(config_name, settings)
+        app.register_blueprint(probe)
+        return app
 
     return make
 

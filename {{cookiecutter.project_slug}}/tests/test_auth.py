@@ -248,7 +248,7 @@ def test_pages_without_the_user_cost_no_redis_call(auth, client, redis_conn):
     auth.register()
     before = redis_conn.info("commandstats")
     client.get("/healthz")
-    client.get("/robots.txt")
+    client.get("/api/probe/plain")
     after = redis_conn.info("commandstats")
     changed = {name for name in after if after[name] != before.get(name) and name != "cmdstat_info"}
     assert changed == set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from {{ cookiecutter.package_name }}.core.dev_redis import free_port
+
 
 def test_healthz(client):
     response = client.get("/healthz")
@@ -18,8 +20,6 @@ def test_readyz_reports_redis_latency(client):
 
 def test_readyz_is_503_when_redis_is_unreachable(make_app, redis_url):
     # A port nothing listens on: the same client settings, a dead server.
-    from {{ cookiecutter.package_name }}.local_redis import free_port
-
     app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     response = app.test_client().get("/readyz")
     assert response.status_code == 503

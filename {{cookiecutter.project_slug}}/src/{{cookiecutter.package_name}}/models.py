@@ -1,4 +1,4 @@
-"""Database models."""
+"""The account model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import DateTime, Index, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .database import db
+from {{ cookiecutter.package_name }}.core.database import db
 
 
 def utcnow() -> datetime:

@@ -12,7 +12,12 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 
 config = context.config
-if config.config_file_name:
+if current_app.config["LOG_FORMAT"] == "json":
+    # Production: alembic's lines go through the app's JSON handler, like everything else.
+    for name in ("alembic", "flask_migrate"):
+        logging.getLogger(name).handlers[:] = current_app.logger.handlers
+        logging.getLogger(name).setLevel(logging.INFO)
+elif config.config_file_name:
     # Keep the loggers the app already configured (fileConfig would disable them).
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")

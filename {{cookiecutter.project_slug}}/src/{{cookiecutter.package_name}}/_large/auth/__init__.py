@@ -1,5 +1,5 @@
-"""The auth blueprint: account pages and login_required; routes in routes.py."""
+"""Accounts: routes, forms, the user model, the `flask users` commands and their templates."""
 
-from .routes import UserGlobals, bp, login_required
+from .routes import bp, current_user, logged_in_user, login_required
 
-__all__ = ["UserGlobals", "bp", "login_required"]
+__all__ = ["bp", "current_user", "logged_in_user", "login_required"]

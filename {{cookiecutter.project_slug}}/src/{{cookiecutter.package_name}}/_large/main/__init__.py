@@ -1,4 +1,4 @@
-"""The main blueprint: home page and everyday Flask examples; routes in routes.py."""
+"""The home and about pages; routes in routes.py, templates in templates/main/."""
 
 from .routes import bp
 

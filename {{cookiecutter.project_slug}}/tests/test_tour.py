@@ -1,4 +1,4 @@
-"""The main blueprint's pages and examples, as a visitor sees them."""
+"""The Flask tour, as a visitor sees it: route options, converter, cookies, upload, a view."""
 
 from __future__ import annotations
 
@@ -7,26 +7,6 @@ import io
 import pytest
 
 from conftest import csrf_token
-
-
-def test_home_page(client, app):
-    response = client.get("/")
-    assert response.status_code == 200
-    page = response.get_data(as_text=True)
-    assert f"<title>Home · {app.config['APP_NAME']}</title>" in page
-    assert 'href="/static/style.css"' in page
-
-
-def test_stylesheet_is_served(client):
-    response = client.get("/static/style.css")
-    assert response.status_code == 200
-    assert response.mimetype == "text/css"
-    response.close()
-
-
-@pytest.mark.parametrize("path", ["/about", "/about/"])
-def test_about_answers_with_or_without_slash(client, path):
-    assert client.get(path).status_code == 200
 
 
 def test_hello_uses_the_default_name(client):
@@ -137,6 +117,24 @@ def test_counter_refuses_other_methods(client):
     response = client.put("/api/counter", json={})
     assert response.status_code == 405
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST", "DELETE"}
+
+
+@pytest.mark.parametrize("path", ["/items/0", "/items/42", "/items/123456789"])
+def test_item_route_uses_the_regex_converter(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert f"Item {int(path.rsplit('/', 1)[1])}" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/items/abc", "/items/1234567890", "/items/-1", "/items/4.2"])
+def test_other_item_ids_are_not_found(client, path):
+    assert client.get(path).status_code == 404
+
+
+def test_home_page_links_the_tour(client):
+    page = client.get("/").get_data(as_text=True)
+    assert 'href="/items/42"' in page
+    assert 'href="/upload"' in page
 
 
 def test_pluralize_filter(app, client):

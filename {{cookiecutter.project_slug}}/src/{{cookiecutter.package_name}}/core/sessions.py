@@ -261,6 +261,6 @@ def init_app(app: Flask) -> None:
         app,
         client=app.extensions["redis"],
         key_prefix=app.config["SESSION_KEY_PREFIX"],
-        permanent=app.config.get("SESSION_PERMANENT", True),
-        sid_length=app.config.get("SESSION_ID_LENGTH", 32),
+        permanent=app.config["SESSION_PERMANENT"],
+        sid_length=app.config["SESSION_ID_LENGTH"],
     )

@@ -20,12 +20,11 @@ from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import ImportStringError, import_string
 
-from .config import ConfigurationError
+from ..config import ConfigurationError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-REQUEST_ID_KEY = "{{ cookiecutter.package_name }}.request_id"
 # Accept ids from upstream proxies only if they are short and harmless in logs.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -46,8 +45,8 @@ def _with_header(headers: list[tuple[str, str]], name: str, value: str) -> list[
 class RequestID:
     """Give every request an id: a sane incoming ``X-Request-ID``, else a new one.
 
-    The id is echoed in the response, visible to Flask as the request header and put in
-    ``environ`` for the log formatter.
+    The id is echoed in the response and replaces the request header, which is where the
+    log formatter reads it.
     """
 
     def __init__(self, wsgi_app: WSGIApplication) -> None:
@@ -57,7 +56,7 @@ class RequestID:
         """Tag the request, then the response."""
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
-        environ["HTTP_X_REQUEST_ID"] = environ[REQUEST_ID_KEY] = request_id
+        environ["HTTP_X_REQUEST_ID"] = request_id
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             headers = _with_header(headers, "X-Request-ID", request_id)
@@ -115,7 +114,7 @@ class ServerTiming:
     """An example of a plain middleware: work before and after the wrapped app.
 
     Adds ``Server-Timing: app;dur=<ms>`` so browser dev tools show the time spent in the
-    app. Enable it by adding "{{ cookiecutter.package_name }}.middleware.ServerTiming"
+    app. Enable it by adding "{{ cookiecutter.package_name }}.core.middleware.ServerTiming"
     to WSGI_MIDDLEWARE.
     """
 

@@ -1,4 +1,10 @@
-"""The main blueprint: the home page and small examples of Flask's everyday tools."""
+"""The Flask tour: small, tested examples of Flask's everyday tools, one per route.
+
+Route options (defaults, strict_slashes, redirect_to), the regex URL converter, a
+response built by hand, a cookie, a file upload with ``secure_filename``, a class-based
+JSON view over the session, and a template filter. Delete this blueprint when you no
+longer need it (or bake with ``examples=no``).
+"""
 
 from __future__ import annotations
 
@@ -24,25 +30,19 @@ from flask.views import MethodView
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.utils import secure_filename
 
-from {{ cookiecutter.package_name }}.extensions import csrf
+from {{ cookiecutter.package_name }}.core.csrf import csrf
 
-bp = Blueprint("main", __name__, template_folder="templates")
+bp = Blueprint("tour", __name__, template_folder="templates")
 
 THEMES = ("light", "dark")
 THEME_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
-@bp.get("/")
-def index() -> str:
-    """The home page."""
-    return render_template("main/index.html")
-
-
-# strict_slashes=False: /about and /about/ both answer, without a redirect.
-@bp.get("/about", strict_slashes=False)
-def about() -> str:
-    """A static page."""
-    return render_template("main/about.html")
+@bp.app_template_filter()
+def pluralize(count: int, singular: str, plural: str | None = None) -> str:
+    """A template filter: ``n|pluralize("visit")`` gives "1 visit", "3 visits"."""
+    word = singular if count == 1 else (plural or singular + "s")
+    return f"{count} {word}"
 
 
 # defaults: /hello/ greets "world", /hello/<name> greets the name.
@@ -50,7 +50,7 @@ def about() -> str:
 @bp.get("/hello/<name>")
 def hello(name: str) -> str:
     """Greet by name; Jinja escapes it."""
-    return render_template("main/hello.html", name=name)
+    return render_template("tour/hello.html", name=name)
 
 
 # redirect_to: the old address answers with a permanent redirect, no view needed.
@@ -60,7 +60,7 @@ bp.add_url_rule("/home", endpoint="home", redirect_to="/")
 @bp.get('/items/<regex("[0-9]{1,9}"):item_id>')
 def item(item_id: str) -> str:
     """A route using the regex converter: only 1-9 digits match, anything else is a 404."""
-    return render_template("main/item.html", item_id=int(item_id))
+    return render_template("tour/item.html", item_id=int(item_id))
 
 
 @bp.get("/robots.txt")
@@ -75,14 +75,14 @@ def robots() -> Response:
 @bp.get("/preferences")
 def preferences() -> str:
     """The theme picker."""
-    return render_template("main/preferences.html")
+    return render_template("tour/preferences.html")
 
 
 @bp.post("/preferences/theme")
 def set_theme() -> ResponseReturnValue:
     """Remember the colour theme in a cookie, or forget it with theme=default."""
     theme = request.form.get("theme", "")
-    response = redirect(url_for("main.preferences"))
+    response = redirect(url_for("tour.preferences"))
     if theme == "default":
         response.delete_cookie("theme")
     elif theme in THEMES:
@@ -104,7 +104,7 @@ def allowed_upload(filename: str) -> bool:
 def upload() -> ResponseReturnValue:
     """Store an uploaded file in the instance folder under a safe name."""
     if request.method == "GET":
-        return render_template("main/upload.html")
+        return render_template("tour/upload.html")
     file = request.files.get("file")
     filename = secure_filename(file.filename or "") if file else ""
     error = None
@@ -115,13 +115,13 @@ def upload() -> ResponseReturnValue:
         error = f"That file type is not accepted. Allowed: {allowed}."
     if error is not None:
         flash(error, "error")
-        return render_template("main/upload.html"), 400
+        return render_template("tour/upload.html"), 400
     assert file is not None  # noqa: S101 - checked above
     folder = current_app.config["UPLOAD_FOLDER"]
     os.makedirs(folder, exist_ok=True)
     file.save(os.path.join(folder, filename))
     flash(f"Uploaded {filename}.", "success")
-    return redirect(url_for("main.upload"))
+    return redirect(url_for("tour.upload"))
 
 
 class CounterAPI(MethodView):

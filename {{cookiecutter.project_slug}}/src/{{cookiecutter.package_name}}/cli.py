@@ -6,7 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .database import db
+from {{ cookiecutter.package_name }}.core.database import db
+
 from .forms import RegisterForm
 from .models import User
 

@@ -1,4 +1,4 @@
-"""The one Redis client of the app, built from config and shared by sessions and the limiter."""
+"""The one Redis client of the app, built from config: sessions and health checks use it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
-
-from . import local_redis
 
 SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -58,11 +56,9 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
 
 
 def init_app(app: Flask) -> None:
-    """Build the client once; in development, start a throwaway server if none is configured."""
-    if not (app.config.get("REDIS_URL") or app.config.get("REDIS_SENTINELS")):
-        if not app.config.get("START_LOCAL_REDIS"):
-            raise ValueError("REDIS_URL is not set: the app keeps its sessions in Redis.")
-        app.config["REDIS_URL"] = local_redis.start(app.logger)
+    """Build the client once; it connects on first use, so building it needs no server."""
+    if not (app.config["REDIS_URL"] or app.config["REDIS_SENTINELS"]):
+        raise ValueError("REDIS_URL is not set: the app keeps its sessions in Redis.")
     app.extensions["redis"] = build_client(app.config)
 
 

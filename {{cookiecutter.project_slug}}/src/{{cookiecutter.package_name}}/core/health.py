@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from . import redis_client
 
@@ -28,3 +28,8 @@ def readyz() -> tuple[Response, int]:
         return jsonify(status="unavailable", redis="unreachable"), 503
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     return jsonify(status="ok", redis="ok", redis_latency_ms=latency_ms), 200
+
+
+def init_app(app: Flask) -> None:
+    """Serve the probes at the root of the site."""
+    app.register_blueprint(bp)

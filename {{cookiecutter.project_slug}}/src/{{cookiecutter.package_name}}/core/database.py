@@ -9,7 +9,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+# Shipped inside the package, so an installed app carries its migrations.
+MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
 
 class Base(DeclarativeBase):

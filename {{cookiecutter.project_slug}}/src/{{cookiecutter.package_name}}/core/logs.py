@@ -1,0 +1,68 @@
+"""One logging setup for every environment: text in development, JSON lines in production.
+
+Every record carries the request id (``-`` outside a request). gunicorn's error and access
+logs use the same JSON formatter through ``gunicorn.conf.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+# The fields a collector indexes; anything passed with ``extra=`` is added beside them.
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(request_id)s"
+JSON_RENAMES = {"levelname": "level", "name": "logger"}
+
+
+class RequestIDFilter(logging.Filter):
+    """Put the request id (or "-" outside a request) on every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keep the record; only annotate it."""
+        if not hasattr(record, "request_id"):
+            # The RequestID middleware has replaced any unsafe incoming value by now.
+            record.request_id = (
+                request.headers.get("X-Request-ID", "-") if has_request_context() else "-"
+            )
+        return True
+
+
+class AccessLogFields(logging.Filter):
+    """gunicorn access records: lift the request id and status out of the log atoms."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keep the record; only annotate it."""
+        atoms: Any = record.args
+        if isinstance(atoms, dict):
+            record.request_id = atoms.get("{x-request-id}o", "-")
+            record.status = atoms.get("s")
+            record.duration_ms = atoms.get("M")
+        return True
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line, ISO-8601 UTC time, our field names."""
+    return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES, timestamp="time")
+
+
+def make_handler(log_format: str) -> logging.Handler:
+    """A stderr handler in the configured format, tagging records with the request id."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIDFilter())
+    formatter = json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
+    handler.set_name("app")
+    return handler
+
+
+def init_app(app: Flask) -> None:
+    """Replace Flask's default handler with ours (once, even if the factory runs again)."""
+    logger = app.logger
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(make_handler(app.config["LOG_FORMAT"]))
+    logger.setLevel(logging.DEBUG if app.debug else logging.INFO)

@@ -1,0 +1,17 @@
+"""Globals available in every template (features add their own filters on their blueprint)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+
+
+def current_year() -> int:
+    """The year, for footers."""
+    return datetime.now(UTC).year
+
+
+def init_app(app: Flask) -> None:
+    """Register the globals."""
+    app.add_template_global(current_year)

@@ -1,0 +1,20 @@
+"""The main blueprint: the home page and the about page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+bp = Blueprint("main", __name__, template_folder="templates")
+
+
+@bp.get("/")
+def index() -> str:
+    """The home page."""
+    return render_template("main/index.html")
+
+
+# strict_slashes=False: /about and /about/ both answer, without a redirect.
+@bp.get("/about", strict_slashes=False)
+def about() -> str:
+    """A static page."""
+    return render_template("main/about.html")
