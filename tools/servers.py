@@ -72,6 +72,11 @@ def stop_group(process: subprocess.Popen, timeout: float = 15.0) -> None:
             process.wait()
 
 
+def which(name: str) -> str | None:
+    """An executable on PATH, or in the sbin directories where Debian puts nginx and runuser."""
+    return shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
 def pid_alive(pid: int) -> bool:
     """Whether the process runs (a zombie waiting to be reaped counts as ended)."""
     try:
@@ -458,7 +463,7 @@ def start_postgres(*, bin_dir: Path | None = None, timeout: float = 30.0) -> Pos
     if bin_dir is None:
         raise FileNotFoundError("no PostgreSQL server binaries (apt-get install postgresql)")
     as_root = os.geteuid() == 0
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    prefix = [which("runuser") or "runuser", "-u", "postgres", "--"] if as_root else []
     directory = Path(tempfile.mkdtemp(prefix="postgres-"))
     server = PostgresServer(0, directory / "run", [], directory)
     try:
@@ -551,7 +556,7 @@ class NginxServer(_Servers):
 
 
 def start_nginx(
-    config_path: Path, *, executable: str = "nginx", timeout: float = 20.0
+    config_path: Path, *, executable: str | None = None, timeout: float = 20.0
 ) -> NginxServer:
     """Debian's nginx serving ``config_path``, with ``-p prefix -c conf -g 'daemon off;'``.
 
@@ -563,6 +568,9 @@ def start_nginx(
     owns. Returns once nginx listens on every port in the config.
     """
     config_path = Path(config_path).resolve()
+    executable = executable or which("nginx")
+    if executable is None:
+        raise FileNotFoundError("nginx is not installed (apt-get install nginx)")
     directory = Path(tempfile.mkdtemp(prefix="nginx-"))
     server = NginxServer(config_path, [], directory)
     try:
