@@ -32,7 +32,7 @@ test: venv $(NODE_TOOLS)  ## every test of the template, including bakes of ever
 	$(BIN)/pytest -n 2
 
 bench: venv  ## speed of the baked app as ratios to references (bench/results.md, bench/ratios.png)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 lint: venv
 	$(BIN)/ruff check .

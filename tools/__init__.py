@@ -1,0 +1,1 @@
+"""The template's own tooling, shared by its tests and the benchmark."""

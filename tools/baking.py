@@ -1,0 +1,36 @@
+"""Baking the template with the real cookiecutter, and the option combinations to bake."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parent.parent
+CHOICES: dict[str, list[str]] = {
+    name: value
+    for name, value in json.loads((ROOT / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list) and not name.startswith("_")
+}
+
+
+def all_combinations() -> list[dict[str, str]]:
+    """Every combination of the choice variables."""
+    names = list(CHOICES)
+    return [
+        dict(zip(names, values, strict=True)) for values in itertools.product(*CHOICES.values())
+    ]
+
+
+def combination_id(answers: dict[str, str]) -> str:
+    """A readable test id such as python_version=3.11-layout=small-auth=no-..."""
+    return "-".join(f"{name}={value}" for name, value in answers.items()).replace(" ", "_")
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Bake the template with the real cookiecutter and return the project directory."""
+    return Path(
+        cookiecutter(str(ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers)
+    )
