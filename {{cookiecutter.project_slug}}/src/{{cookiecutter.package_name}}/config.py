@@ -11,7 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import timedelta
+{%- if cookiecutter.auth == "yes" %}
+from email.utils import formataddr
+{%- endif %}
 from typing import Any, ClassVar
+{%- if cookiecutter.auth == "yes" %}
+from urllib.parse import urlsplit
+{%- endif %}
 
 from flask import Config as FlaskConfig
 from flask import Flask
@@ -82,8 +88,35 @@ class Config:
     # The user database: SQLite in the instance folder unless DATABASE_URL is set.
     DATABASE_URL: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None  # derived from DATABASE_URL
-    # Per client address and per username, on the login and register forms.
+    # Per client address, on login, register and every password form.
     LOGIN_RATE_LIMIT = "10 per minute"
+    # Failed logins on one account (from any address) before the addresses that failed on
+    # it are refused; an address with no failure still gets its try, so the owner is never
+    # locked out by someone else's guesses.
+    ACCOUNT_FAILURE_LIMIT = "10 per 15 minutes"
+    # Mails the account forms may send to one address (register, resend, forgot password).
+    EMAIL_RATE_LIMIT = "5 per hour"
+    # werkzeug's hashing method ("scrypt", "pbkdf2:sha256:600000"); a stored hash made
+    # another way is redone at the owner's next login.
+    PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
+    VERIFY_LINK_MAX_AGE = timedelta(hours=48)
+    RESET_LINK_MAX_AGE = timedelta(hours=1)
+    # "Last seen" on the sessions page is written at most this often per session.
+    SESSION_SEEN_INTERVAL = timedelta(minutes=5)
+    # Links in mails start with this ("https://example.com"), never with the request's
+    # Host header. Derived from the first exact TRUSTED_HOSTS entry + PREFERRED_URL_SCHEME.
+    APP_BASE_URL: str | None = None
+    # Outgoing mail (SMTP). Unset MAIL_SERVER prints each mail to the log instead (not in
+    # production, which refuses to start without it).
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 587
+    MAIL_USE_TLS = True  # STARTTLS after connecting
+    MAIL_USE_SSL = False  # TLS from the first byte (usually port 465)
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER: str | None = None  # derived: APP_NAME <no-reply@host of APP_BASE_URL>
+    # A stuck mail server must not hold a worker for long.
+    MAIL_TIMEOUT = 10
 {%- endif %}
 
 
@@ -94,6 +127,10 @@ class DevelopmentConfig(Config):
     DEBUG = True
     # A plain `flask run` expects a Redis here.
     REDIS_URL: str | None = "redis://127.0.0.1:6379/0"
+{%- if cookiecutter.auth == "yes" %}
+    # Where `flask run` serves; mails are printed to the console while MAIL_SERVER is unset.
+    APP_BASE_URL: str | None = "http://127.0.0.1:5000"
+{%- endif %}
 
 
 class TestingConfig(Config):
@@ -102,6 +139,10 @@ class TestingConfig(Config):
     CONFIG_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-only-secret-key-not-for-production"  # noqa: S105
+{%- if cookiecutter.auth == "yes" %}
+    # The host Flask's test client uses.
+    APP_BASE_URL: str | None = "http://localhost"
+{%- endif %}
 
 
 class ProductionConfig(Config):
@@ -121,7 +162,22 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 # Twelve-factor names read as they are, without the FLASK_ prefix.
-PLAIN_ENV_KEYS = ("SECRET_KEY", "REDIS_URL", "REDIS_SENTINELS", "DATABASE_URL")
+PLAIN_ENV_KEYS: tuple[str, ...] = ("SECRET_KEY", "REDIS_URL", "REDIS_SENTINELS", "DATABASE_URL")
+{%- if cookiecutter.auth == "yes" %}
+# As SMTP providers' docs spell them; derive() turns MAIL_PORT and the flags into int/bool.
+PLAIN_ENV_KEYS += (
+    "APP_BASE_URL",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+)
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+{%- endif %}
 
 # Values seen in examples and docs; a production key must be none of them.
 PLACEHOLDER_SECRETS = {"change-me", "changeme", "dev", "secret", "development", "your-secret-key"}
@@ -165,6 +221,7 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
         config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"] or (
             "sqlite:///" + os.path.join(instance_path, "app.db")
         )
+    derive_mail(config)
 {%- endif %}
     if not config["RATELIMIT_STORAGE_URI"]:
         config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(config)
@@ -172,6 +229,49 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
             "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
             "socket_connect_timeout": config["REDIS_CONNECT_TIMEOUT"],
         }
+
+
+{%- if cookiecutter.auth == "yes" %}
+
+
+def as_bool(key: str, value: Any) -> bool:
+    """A flag from the environment ("true", "0", "off", ...) or from Python."""
+    if isinstance(value, bool | int):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ConfigurationError(f"{key}={value!r} is not a yes/no value (use true or false).")
+    return word in TRUE_WORDS
+
+
+def as_int(key: str, value: Any) -> int:
+    """A number from the environment or from Python."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{key}={value!r} is not a whole number.") from None
+
+
+def derive_mail(config: FlaskConfig) -> None:
+    """Typed mail settings, the public base URL of links, and a default sender."""
+    config["MAIL_PORT"] = as_int("MAIL_PORT", config["MAIL_PORT"])
+    config["MAIL_TIMEOUT"] = as_int("MAIL_TIMEOUT", config["MAIL_TIMEOUT"])
+    for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        config[key] = as_bool(key, config[key])
+    for key in ("VERIFY_LINK_MAX_AGE", "RESET_LINK_MAX_AGE", "SESSION_SEEN_INTERVAL"):
+        if not isinstance(config[key], timedelta):
+            config[key] = timedelta(seconds=as_int(key, config[key]))
+    if not config["APP_BASE_URL"]:
+        # ".example.com" in TRUSTED_HOSTS allows subdomains; it names no host to link to.
+        exact = [host for host in config["TRUSTED_HOSTS"] or [] if not host.startswith(".")]
+        if exact:
+            config["APP_BASE_URL"] = f"{config['PREFERRED_URL_SCHEME']}://{exact[0]}"
+    if config["APP_BASE_URL"]:
+        config["APP_BASE_URL"] = config["APP_BASE_URL"].rstrip("/")
+    if not config["MAIL_DEFAULT_SENDER"]:
+        host = urlsplit(config["APP_BASE_URL"] or "").hostname or "localhost"
+        config["MAIL_DEFAULT_SENDER"] = formataddr((config["APP_NAME"], f"no-reply@{host}"))
+{%- endif %}
 
 
 def limiter_storage_uri(config: Mapping[str, Any]) -> str:
@@ -197,6 +297,12 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         )
     if not (config.get("REDIS_URL") or config.get("REDIS_SENTINELS")):
         problems.append("REDIS_URL is not set")
+{%- if cookiecutter.auth == "yes" %}
+    if not config.get("MAIL_SERVER"):
+        problems.append("MAIL_SERVER is not set (accounts send mail)")
+    if not config.get("APP_BASE_URL"):
+        problems.append("APP_BASE_URL (or TRUSTED_HOSTS) is not set (links in mails need it)")
+{%- endif %}
     return problems
 
 
