@@ -14,7 +14,7 @@ import yaml
 from conftest import CHOICES, all_combinations, bake, combination_id
 
 RUFF = [sys.executable, "-m", "ruff"]
-BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2"}
+BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2", ".gz"}
 
 
 def text_files(project: Path):

@@ -68,8 +68,12 @@ def test_make_install_test_lint_and_run(tmp_path):
         stop_group(server)
 
 
+# Production with accounts requires a mail server and the public base URL of links.
+MAIL = {"MAIL_SERVER": "127.0.0.1", "APP_BASE_URL": "http://127.0.0.1"}
+
+
 def gunicorn(project: Path, port: int, redis_url: str) -> subprocess.Popen:
-    env = {
+    env = MAIL | {
         "SECRET_KEY": "multi-instance-test-secret-key-0123456789",
         "REDIS_URL": redis_url,
         "FLASK_CONFIG": "production",
@@ -122,7 +126,7 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
     project = bake(tmp_path)
     port = free_port()
     log = tmp_path / "server.log"
-    env = {"SECRET_KEY": "production-serving-test-secret-0123456789", "REDIS_URL": redis_url}
+    env = MAIL | {"SECRET_KEY": "production-serving-test-secret-0123456789", "REDIS_URL": redis_url}
     with log.open("w") as output:
         server = serve(project, port, env, output=output)  # wsgi:app defaults to production
     try:

@@ -219,6 +219,15 @@ def smtp_server() -> Iterator[Controller]:
     controller.stop()
 
 
+@pytest.fixture(autouse=True)
+def mail_settings(smtp_server: Controller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every app mails the test server, as a deployment would (production requires it)."""
+    monkeypatch.setenv("MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setenv("MAIL_PORT", str(smtp_server.port))
+    monkeypatch.setenv("MAIL_USE_TLS", "false")
+    monkeypatch.setenv("APP_BASE_URL", "http://localhost")
+
+
 @pytest.fixture
 def mailbox(smtp_server: Controller) -> Mailbox:
     """The server's inbox, emptied for this test."""
@@ -227,18 +236,12 @@ def mailbox(smtp_server: Controller) -> Mailbox:
 
 
 @pytest.fixture
-def make_auth_app(make_app, smtp_server: Controller, tmp_path: Path):
+def make_auth_app(make_app, tmp_path: Path):
     """Apps on one SQLite database built by the shipped migrations, mailing the test server."""
 
     def make(config_name: str = "testing", **overrides: object) -> Flask:
-        settings: dict[str, object] = {
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'app.db'}",
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": smtp_server.port,
-            "MAIL_USE_TLS": False,
-        }
-        settings.update(overrides)
-        app = make_app(config_name, **settings)
+        database = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'app.db'}"}
+        app = make_app(config_name, **(database | overrides))
         with app.app_context():
             upgrade()
         return app

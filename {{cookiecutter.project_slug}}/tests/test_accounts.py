@@ -351,7 +351,8 @@ def test_a_bad_mail_setting_stops_the_start(make_app, monkeypatch):
         make_app()
 
 
-def test_links_use_the_first_trusted_host(make_app):
+def test_links_use_the_first_trusted_host(make_app, monkeypatch):
+    monkeypatch.delenv("APP_BASE_URL")
     config = make_app(
         "production",
         SECRET_KEY="a-production-secret-key-of-some-length",
@@ -362,7 +363,9 @@ def test_links_use_the_first_trusted_host(make_app):
     assert config["MAIL_DEFAULT_SENDER"] == f"{config['APP_NAME']} <no-reply@www.example.com>"
 
 
-def test_production_refuses_to_start_without_a_mail_server(make_app):
+def test_production_refuses_to_start_without_a_mail_server(make_app, monkeypatch):
+    monkeypatch.delenv("MAIL_SERVER")
+    monkeypatch.delenv("APP_BASE_URL")
     with pytest.raises(RuntimeError, match="MAIL_SERVER is not set") as refused:
         make_app("production", SECRET_KEY="a-production-secret-key-of-some-length")
     assert "APP_BASE_URL (or TRUSTED_HOSTS) is not set" in str(refused.value)
