@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench lock clean
 
 $(BIN)/cookiecutter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test: venv $(NODE_TOOLS)  ## every test of the template, including bakes of ever
 
 bench: venv  ## speed of the baked app as ratios to references (bench/results.md, bench/ratios.png)
 	$(BIN)/python bench/run.py
+
+lock: venv  ## re-resolve the baked projects' uv.lock for every variant (UPGRADE=1: newest pins)
+	$(BIN)/python tools/lock.py $(if $(UPGRADE),--upgrade)
 
 lint: venv
 	$(BIN)/ruff check .
