@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import json
 import os
 import re
@@ -12,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import CHOICES, bake
+from conftest import CHOICES, ROOT, bake
 
 UV = Path(sys.executable).parent / "uv"
 # uv's own cache (shared by every test and run); no VIRTUAL_ENV, so uv uses the project's.
@@ -30,10 +32,20 @@ for d in distributions():
     found.setdefault(d.metadata["Name"].lower(), entry)
 print(json.dumps(found))
 """
+
+
+def load_post_gen_hook():
+    spec = importlib.util.spec_from_file_location("post_gen", ROOT / "hooks/post_gen_project.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The answers the hook picks a stored lock by, and every combination of them.
+LOCK_ANSWERS = load_post_gen_hook().LOCK_ANSWERS
 LOCK_VARIANTS = [
-    {"python_version": version, "auth": auth}
-    for version in CHOICES["python_version"]
-    for auth in CHOICES["auth"]
+    dict(zip(LOCK_ANSWERS, values, strict=True))
+    for values in itertools.product(*(CHOICES[name] for name in LOCK_ANSWERS))
 ]
 
 
@@ -69,9 +81,7 @@ def is_editable(distribution: dict) -> bool:
     return bool(direct_url.get("dir_info", {}).get("editable"))
 
 
-@pytest.mark.parametrize(
-    "answers", LOCK_VARIANTS, ids=lambda a: f"py{a['python_version']}-auth_{a['auth']}"
-)
+@pytest.mark.parametrize("answers", LOCK_VARIANTS, ids=lambda a: "-".join(a.values()))
 def test_baked_lock_is_up_to_date(tmp_path, answers):
     need_python(answers["python_version"])
     project = bake(tmp_path, **answers)
@@ -83,15 +93,9 @@ def test_baked_lock_is_up_to_date(tmp_path, answers):
 
 
 def test_lock_fits_any_project_name_and_the_other_answers(tmp_path):
-    """The slug is filled in and sorted where uv puts it; layout, docker... change no pins."""
-    project = bake(
-        tmp_path,
-        project_name="Zeta Shop",
-        layout="large",
-        docker="no",
-        ci="none",
-        open_source_license="Not open source",
-    )
+    """The slug is filled in and sorted where uv puts it; the other answers change no pin."""
+    others = {name: values[-1] for name, values in CHOICES.items() if name not in LOCK_ANSWERS}
+    project = bake(tmp_path, project_name="Zeta Shop", **others)
     need_python(CHOICES["python_version"][0])
     result = lock_check(project)
     assert result.returncode == 0, result.stderr
