@@ -240,8 +240,12 @@ def make_auth_app(make_app, tmp_path: Path):
     """Apps on one SQLite database built by the shipped migrations, mailing the test server."""
 
     def make(config_name: str = "testing", **overrides: object) -> Flask:
-        database = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'app.db'}"}
-        app = make_app(config_name, **(database | overrides))
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'app.db'}",
+            # A cheap hash keeps the suite fast; test_auth checks the real default (scrypt).
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        }
+        app = make_app(config_name, **(settings | overrides))
         with app.app_context():
             upgrade()
         return app
