@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+
 import pytest
 import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from conftest import PASSWORD, AuthActions
 
-# Another backend joins by naming a fixture that yields its URL (e.g. a conftest
-# ``postgres`` fixture): it is used when the conftest provides it, skipped otherwise.
-DATABASES = ["sqlite", "postgres"]
+# PostgreSQL joins when the conftest provides a ``postgres_url`` fixture (the URL of a
+# server the run may create databases on); without one that case is skipped.
+DATABASES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=DATABASES)
-def database_url(request, tmp_path) -> str:
-    """A fresh, empty database of each kind."""
+def upgrade_url(request, tmp_path) -> Iterator[str]:
+    """A fresh, empty database of each kind, dropped afterwards."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'upgrade.db'}"
+        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
+        return
     try:
-        server = request.getfixturevalue(request.param)
+        server_url = request.getfixturevalue("postgres_url")
     except pytest.FixtureLookupError:
-        pytest.skip(f"no {request.param!r} fixture in conftest.py")
-    return server if isinstance(server, str) else server.url
+        pytest.skip("no postgres_url fixture in conftest.py")
+    name = f"upgrade_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
-def test_upgrade_from_0001_keeps_users_able_to_log_in(make_app, database_url, mailbox):
-    app = make_app(SQLALCHEMY_DATABASE_URI=database_url)
+def test_upgrade_from_0001_keeps_users_able_to_log_in(make_app, upgrade_url, mailbox):
+    app = make_app(SQLALCHEMY_DATABASE_URI=upgrade_url)
     with app.app_context():
         upgrade(revision="0001")
         engine = app.extensions["migrate"].db.engine
@@ -56,6 +67,7 @@ def test_upgrade_from_0001_keeps_users_able_to_log_in(make_app, database_url, ma
         assert "verified_at" not in columns
         assert "password_changed_at" not in columns
         downgrade(revision="base")
+        engine.dispose()  # before the fixture drops the database under it
 
 
 def generate_hash(password: str) -> str:
