@@ -44,6 +44,20 @@ def test_theme_cookie_is_set_and_deleted(client):
     assert 'class="theme-light"' in client.get("/").get_data(as_text=True)
 
 
+def test_theme_cookie_is_secure_in_production(make_app):
+    prod = make_app("production", SECRET_KEY="a-long-random-production-secret-0123456789")
+    client = prod.test_client()
+    token = csrf_token(client, "/preferences")
+    response = client.post(
+        "/preferences/theme",
+        data={"theme": "dark", "csrf_token": token},
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/preferences"},
+    )
+    assert response.status_code == 302
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
 def test_unknown_theme_is_a_bad_request(client):
     token = csrf_token(client, "/preferences")
     response = client.post("/preferences/theme", data={"theme": "neon", "csrf_token": token})

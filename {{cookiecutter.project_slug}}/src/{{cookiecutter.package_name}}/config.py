@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 from flask import Config as FlaskConfig
 from flask import Flask
 
+from .core.redis_client import client_options
+
 
 class Config:
     """Settings shared by every environment; values from the environment win."""
@@ -34,7 +36,12 @@ class Config:
     REDIS_SOCKET_TIMEOUT = 0.5
     REDIS_CONNECT_TIMEOUT = 0.5
     REDIS_RETRIES = 1
+    # After this many unreachable-Redis errors in a row, requests that need Redis get the 503
+    # at once for REDIS_BREAKER_RESET_SECONDS (also the Retry-After), then one probes.
+    REDIS_BREAKER_FAILURES = 2
+    REDIS_BREAKER_RESET_SECONDS = 5
 
+    # With SESSION_COOKIE_SECURE, derive() adds the __Host- prefix to both cookie names.
     SESSION_COOKIE_NAME = "{{ cookiecutter.package_name }}_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -48,6 +55,16 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     # Our session interface slides the TTL itself, only once half the lifetime is used.
     SESSION_REFRESH_EACH_REQUEST = False
+    # Sessions nobody logged in to (a flash message, a cart) are dropped sooner.
+    SESSION_ANONYMOUS_LIFETIME = timedelta(hours=1)
+    # A login lasts at most this long, however active the session (ASVS 3.3.2).
+    SESSION_ABSOLUTE_LIFETIME = timedelta(days=7)
+    # A session that would grow past this is refused (413) and not stored.
+    SESSION_MAX_BYTES = 4096
+    # The CSRF secret lives in this signed cookie, not in Redis: a visitor who only looks at
+    # a form costs no server state. Flask-WTF finds it under WTF_CSRF_FIELD_NAME in session.
+    CSRF_COOKIE_NAME = "{{ cookiecutter.package_name }}_csrf"
+    WTF_CSRF_FIELD_NAME = "csrf_token"
 
     # Bigger request bodies get a 413 before any view runs.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
@@ -126,6 +143,7 @@ PLAIN_ENV_KEYS = ("SECRET_KEY", "REDIS_URL", "REDIS_SENTINELS", "DATABASE_URL")
 # Values seen in examples and docs; a production key must be none of them.
 PLACEHOLDER_SECRETS = {"change-me", "changeme", "dev", "secret", "development", "your-secret-key"}
 MIN_SECRET_LENGTH = 24
+HOST_PREFIX = "__Host-"
 
 
 class ConfigurationError(RuntimeError):
@@ -166,12 +184,32 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
             "sqlite:///" + os.path.join(instance_path, "app.db")
         )
 {%- endif %}
+    for key in ("SESSION_ANONYMOUS_LIFETIME", "SESSION_ABSOLUTE_LIFETIME"):
+        if not isinstance(config[key], timedelta):  # seconds, from the environment
+            config[key] = timedelta(seconds=int(config[key]))
+    if host_prefix_allowed(config):
+        for key in ("SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME"):
+            if not config[key].startswith(HOST_PREFIX):
+                config[key] = HOST_PREFIX + config[key]
     if not config["RATELIMIT_STORAGE_URI"]:
         config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(config)
-        config["RATELIMIT_STORAGE_OPTIONS"] = {
-            "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
-            "socket_connect_timeout": config["REDIS_CONNECT_TIMEOUT"],
-        }
+        # The app client's timeouts and retry policy (redis-py's default retries a hung
+        # server three times: seconds per rate-limited request in an outage).
+        config["RATELIMIT_STORAGE_OPTIONS"] = client_options(config)
+
+
+def host_prefix_allowed(config: Mapping[str, Any]) -> bool:
+    """True when the cookies can be ``__Host-``: Secure, Path=/ and no Domain.
+
+    Browsers then refuse the cookie from any other host (a sibling subdomain cannot plant
+    or overwrite it) or over plain HTTP, so development on http://localhost is left alone.
+    """
+    return bool(
+        config["SESSION_COOKIE_SECURE"]
+        and not config["SESSION_COOKIE_DOMAIN"]
+        and config["SESSION_COOKIE_PATH"] in (None, "/")
+        and config["APPLICATION_ROOT"] == "/"
+    )
 
 
 def limiter_storage_uri(config: Mapping[str, Any]) -> str:

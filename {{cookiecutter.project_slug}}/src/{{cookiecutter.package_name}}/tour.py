@@ -84,10 +84,15 @@ def set_theme() -> ResponseReturnValue:
     theme = request.form.get("theme", "")
     response = redirect(url_for("tour.preferences"))
     if theme == "default":
-        response.delete_cookie("theme")
+        response.delete_cookie("theme", secure=current_app.config["SESSION_COOKIE_SECURE"])
     elif theme in THEMES:
         response.set_cookie(
-            "theme", theme, max_age=THEME_COOKIE_MAX_AGE, samesite="Lax", httponly=True
+            "theme",
+            theme,
+            max_age=THEME_COOKIE_MAX_AGE,
+            samesite="Lax",
+            httponly=True,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
         )
     else:
         raise BadRequest(f"Unknown theme {theme!r}: choose one of {', '.join(THEMES)}.")
