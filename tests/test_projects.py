@@ -87,7 +87,7 @@ def test_sessions_are_shared_by_two_servers(tmp_path, redis_url):
         for port in ports:
             servers.append(gunicorn(project, port, redis_url))
             wait_for_port(port)
-        cookie_name = "flask_starter_app_session"
+        cookie_name = "__Host-flask_starter_app_session"  # production: Secure, __Host-
 
         def one_client(_: int) -> tuple[int, int]:
             http = requests.Session()
@@ -137,14 +137,17 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
 
         page = requests.get(base + "/auth/login", timeout=10)
         assert 'name="csrf_token"' in page.text
-        cookie = page.cookies["flask_starter_app_session"]
+        # Looking at a form costs no session: its CSRF secret comes in a cookie of its own.
+        assert list(page.cookies.keys()) == ["__Host-flask_starter_app_csrf"]
+        cookie = page.cookies["__Host-flask_starter_app_csrf"]
         assert "Secure" in page.headers["Set-Cookie"]
+        assert page.headers["Cache-Control"] == "no-store"
         token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page.text).group(1)
         failed = requests.post(
             base + "/auth/login",
             data={"username": "nobody", "password": "wrong password", "csrf_token": token},
             headers={
-                "Cookie": f"flask_starter_app_session={cookie}",
+                "Cookie": f"__Host-flask_starter_app_csrf={cookie}",
                 "X-Request-ID": "trace-login-2",
             },
             timeout=10,
