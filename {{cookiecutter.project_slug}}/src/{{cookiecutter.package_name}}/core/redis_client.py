@@ -19,7 +19,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 from werkzeug.exceptions import ServiceUnavailable
 
-from .breaker import UNREACHABLE, CircuitBreaker
+from .breaker import UNREACHABLE, CircuitBreaker, CircuitOpen
 from .errors import render_error
 
 SCHEMES = ("redis://", "rediss://", "unix://")
@@ -91,7 +91,13 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
 
 
 def handle_redis_error(error: redis.exceptions.RedisError) -> Response:
-    """The safety net: a Redis error from any view or hook (the limiter's too) is a 503."""
+    """The safety net: a Redis error from any view or hook (the limiter's too) is a 503.
+
+    Calls made outside the breaker (the limiter has its own connection) still teach it
+    that Redis is unreachable, so the session requests that follow fail fast.
+    """
+    if isinstance(error, UNREACHABLE) and not isinstance(error, CircuitOpen):
+        get_breaker().record_failure()
     current_app.logger.error("%s: answering 503", describe(error))
     return render_error(RedisUnavailable())
 
