@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from conftest import bake, free_port, require, serve, stop_group
+
 from tools.servers import start_redis_server
 
 SECRET = "fault-test-secret-key-0123456789abcdef"
