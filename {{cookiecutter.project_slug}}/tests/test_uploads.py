@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.core.uploads import delete_user_uploads, us
 
 PASSWORD = "a long passphrase for the upload tests 3"
 {%- endif %}
+
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 DELETE_FORM = re.compile(r'action="(/upload/[0-9a-f]{32}/delete)"')
 
