@@ -1,4 +1,4 @@
-"""The baked project under a real gunicorn: unsafe settings stop the master, untrusted hosts get 400.
+"""The baked project under gunicorn: unsafe settings stop the master, other hosts get a 400.
 
 Each refusal must end the whole server (exit status not 0, within a timeout, no worker
 respawned in a loop), in one line that names the setting, with no traceback and no
@@ -45,7 +45,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def run_until_exit(project: Path, env: dict[str, str], *options: str, timeout: float = 60):
-    """Start gunicorn, wait for it to end by itself; its output, or a failure if it keeps running."""
+    """Start gunicorn and wait for it to end by itself: its exit status and output."""
     log = project.parent / f"gunicorn-{free_port()}.log"
     with log.open("w") as output:
         process = serve(project, free_port(), env, *options, output=output)
