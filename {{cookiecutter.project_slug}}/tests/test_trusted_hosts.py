@@ -81,9 +81,7 @@ def test_every_route_refuses_an_untrusted_host(app, client):
 
 
 def test_redirect_to_rule_refuses_an_untrusted_host(app, client):
-    if "tour.home" not in app.view_functions and not any(
-        rule.endpoint == "tour.home" for rule in app.url_map.iter_rules()
-    ):
+    if not any(rule.endpoint == "tour.home" for rule in app.url_map.iter_rules()):
         pytest.skip("the tour (examples) is not baked")
     assert client.get("/home", headers={"Host": EVIL}).status_code == 400
     response = client.get("/home")
