@@ -119,6 +119,7 @@ def test_random_keys_pass(production):
         ("REDIS_URL", f"redis://user:{PASSWORD}@redis.example:port/0"),
         ("REDIS_URL", f"redis://:{PASSWORD}@redis.example:99999/0"),
         ("REDIS_URL", f"redis://user:{PASSWORD}@redis.example/0?socket_timeout=soon"),
+        ("REDIS_SENTINELS", "sentinel.example"),
 {%- if cookiecutter.auth == "yes" %}
         ("DATABASE_URL", f"postgresql://user:{PASSWORD}@db.example:port/app"),
         ("DATABASE_URL", f"nosuchdb://user:{PASSWORD}@db.example/app"),

@@ -289,22 +289,23 @@ def connection_problems(config: Mapping[str, Any]) -> list[str]:
     from .core.redis_client import build_client
 
     problems = []
-    if config.get("REDIS_URL") and not config.get("REDIS_SENTINELS"):
+    name = "REDIS_SENTINELS" if config.get("REDIS_SENTINELS") else "REDIS_URL"
+    if config.get(name):
         try:
             build_client(config)
         except (ValueError, TypeError) as exc:
-            problems.append(url_problem("REDIS_URL", config["REDIS_URL"], exc))
+            problems.append(url_problem(name, config[name], exc))
 {%- if cookiecutter.auth == "yes" %}
     database_url = config.get("SQLALCHEMY_DATABASE_URI") or ""
     if database_url:
         import sqlalchemy
         from sqlalchemy.exc import SQLAlchemyError
 
-        name = "DATABASE_URL" if config.get("DATABASE_URL") else "SQLALCHEMY_DATABASE_URI"
+        setting = "DATABASE_URL" if config.get("DATABASE_URL") else "SQLALCHEMY_DATABASE_URI"
         try:
             sqlalchemy.create_engine(database_url).dispose()
         except (SQLAlchemyError, ImportError, ValueError, TypeError) as exc:
-            problems.append(url_problem(name, database_url, exc))
+            problems.append(url_problem(setting, database_url, exc))
 {%- endif %}
     return problems
 
