@@ -74,6 +74,7 @@ def test_make_install_test_lint_and_run(tmp_path):
 def gunicorn(project: Path, port: int, redis_url: str) -> subprocess.Popen:
     env = {
         "SECRET_KEY": "multi-instance-test-secret-key-0123456789",
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "REDIS_URL": redis_url,
         "FLASK_CONFIG": "production",
     }
@@ -125,7 +126,11 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
     project = bake(tmp_path)
     port = free_port()
     log = tmp_path / "server.log"
-    env = {"SECRET_KEY": "production-serving-test-secret-0123456789", "REDIS_URL": redis_url}
+    env = {
+        "SECRET_KEY": "production-serving-test-secret-0123456789",
+        "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
+    }
     with log.open("w") as output:
         server = serve(project, port, env, output=output)  # wsgi:app defaults to production
     try:

@@ -124,6 +124,8 @@ def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path:
             "RATELIMIT_KEY_PREFIX": LIMITER_PREFIX,
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         }
+        if config_name == "production":
+            settings["TRUSTED_HOSTS"] = ["localhost"]  # what the test client sends
         settings.update(overrides)
         app = create_app(config_name, settings)
         app.register_blueprint(probe)

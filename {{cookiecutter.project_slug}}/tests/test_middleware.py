@@ -85,6 +85,7 @@ def test_hsts_in_production(app):
         {
             "SECRET_KEY": "a-long-random-production-secret-0123456789",
             "REDIS_URL": app.config["REDIS_URL"],
+            "TRUSTED_HOSTS": ["localhost"],
         },
     )
     headers = prod.test_client().get("/healthz").headers
