@@ -39,8 +39,8 @@ GUNICORN_FLAGS = ["--workers", "2", "--worker-class", "sync"]
 GUNICORN_COMMON = ["--config", "/dev/null", "--log-level", "warning"]
 COOKIE_NAME = "flask_starter_app_session"
 SECRET = "bench-secret-key-0123456789abcdefghij"
-# Production with accounts requires a mail server and a public base URL; the bench sends no mail.
-MAIL = {"MAIL_SERVER": "127.0.0.1", "APP_BASE_URL": "http://127.0.0.1"}
+# Production with accounts requires a mail server; the bench sends no mail.
+MAIL = {"MAIL_SERVER": "127.0.0.1"}
 
 
 @dataclass
@@ -262,6 +262,7 @@ print(json.dumps({{"ours_ms": ours * 1000, "bare_ms": ref * 1000, "rules": rules
     env = os.environ | {
         "SECRET_KEY": SECRET,
         "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "PYTHONPATH": str(project / "src"),
         "INSTANCE_PATH": str(project / "instance"),
         **MAIL,
@@ -321,6 +322,7 @@ def ours_server(project: Path, redis_url: str, name: str) -> Server:
         "FLASK_CONFIG": "production",
         "SECRET_KEY": SECRET,
         "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "PYTHONPATH": str(project / "src"),
     }
     if name == "ours_nomw":

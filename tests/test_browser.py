@@ -69,6 +69,7 @@ def server(tmp_path, redis_url, inbox):
     env = {
         "SECRET_KEY": "browser-test-secret-key-0123456789abcdef",
         "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "APP_BASE_URL": f"http://127.0.0.1:{port}",
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(inbox.port),

@@ -10,6 +10,7 @@ import pytest
 from conftest import PASSWORD, AuthActions, csrf_token
 
 NEW_PASSWORD = "a brand new passphrase"
+PRODUCTION_SECRET = "Kq3v8ZtW1mXy7RbN0pLs4HdJ6fGc2TaE9uYo5wVi"
 
 
 @pytest.fixture
@@ -228,10 +229,10 @@ def test_deleting_the_account(alice, app, client, mailbox):
     uploads = app.config["UPLOAD_FOLDER"]
     import pathlib
 
-    folder = pathlib.Path(uploads) / "1"
+    folder = pathlib.Path(uploads) / "user-1"  # where the upload page keeps alice's files
     folder.mkdir(parents=True)
     (folder / "notes.txt").write_text("mine")
-    keep = pathlib.Path(uploads) / "2"
+    keep = pathlib.Path(uploads) / "user-2"
     keep.mkdir()
 
     wrong = alice.post("/auth/delete", {"password": "not my password"})
@@ -355,7 +356,7 @@ def test_links_use_the_first_trusted_host(make_app, monkeypatch):
     monkeypatch.delenv("APP_BASE_URL")
     config = make_app(
         "production",
-        SECRET_KEY="a-production-secret-key-of-some-length",
+        SECRET_KEY=PRODUCTION_SECRET,
         MAIL_SERVER="smtp.example.com",
         TRUSTED_HOSTS=[".example.com", "www.example.com"],
     ).config
@@ -365,10 +366,14 @@ def test_links_use_the_first_trusted_host(make_app, monkeypatch):
 
 def test_production_refuses_to_start_without_a_mail_server(make_app, monkeypatch):
     monkeypatch.delenv("MAIL_SERVER")
+    with pytest.raises(RuntimeError, match="MAIL_SERVER is not set"):
+        make_app("production", SECRET_KEY=PRODUCTION_SECRET)
+
+
+def test_production_refuses_links_without_a_host_to_name(make_app, monkeypatch):
     monkeypatch.delenv("APP_BASE_URL")
-    with pytest.raises(RuntimeError, match="MAIL_SERVER is not set") as refused:
-        make_app("production", SECRET_KEY="a-production-secret-key-of-some-length")
-    assert "APP_BASE_URL (or TRUSTED_HOSTS) is not set" in str(refused.value)
+    with pytest.raises(RuntimeError, match="TRUSTED_HOSTS names no exact host"):
+        make_app("production", SECRET_KEY=PRODUCTION_SECRET, TRUSTED_HOSTS=[".example.com"])
 
 
 def test_csrf_token_is_required_on_every_account_form(alice, client):

@@ -69,7 +69,11 @@ def test_register_confirm_login_story(app, client, auth, mailbox):
 
 
 def test_links_in_mail_come_from_the_configured_base_not_the_host_header(make_auth_app, mailbox):
-    app = make_auth_app(APP_BASE_URL="https://accounts.example.org/app")
+    # Another name the site answers to: links still use the configured base.
+    app = make_auth_app(
+        APP_BASE_URL="https://accounts.example.org/app",
+        TRUSTED_HOSTS=["localhost", "alias.example"],
+    )
     auth = AuthActions(app.test_client(), mailbox)
     token = csrf_token(auth.client, "/auth/register")
     data = {
@@ -79,14 +83,15 @@ def test_links_in_mail_come_from_the_configured_base_not_the_host_header(make_au
         "confirm": PASSWORD,
         "csrf_token": token,
     }
-    # The same browser session, reaching the app under another Host header.
-    name = app.config["SESSION_COOKIE_NAME"]
-    auth.client.set_cookie(name, auth.client.get_cookie(name).value, domain="evil.example")
-    response = auth.client.post("/auth/register", data=data, base_url="http://evil.example")
+    # The same browser, reaching the app under another Host header.
+    for name in (app.config["SESSION_COOKIE_NAME"], app.config["CSRF_COOKIE_NAME"]):
+        if cookie := auth.client.get_cookie(name):
+            auth.client.set_cookie(name, cookie.value, domain="alias.example")
+    response = auth.client.post("/auth/register", data=data, base_url="http://alias.example")
     assert "Check your inbox" in response.get_data(as_text=True)
     text = mailbox.text(mailbox.last("alice@example.com"))
     assert "https://accounts.example.org/app/auth/verify/" in text
-    assert "evil.example" not in text
+    assert "alias.example" not in text
 
 
 def test_registering_a_used_address_looks_the_same_and_tells_its_owner(
@@ -165,7 +170,8 @@ def test_protected_page_sends_visitors_to_login_and_back(auth, client):
     response = client.get("/auth/account")
     assert response.status_code == 302
     assert response.headers["Location"] == "/auth/login?next=/auth/account"
-    assert "Please log in to see that page." in page(client, "/auth/login")
+    assert "Please log in to see that page." in page(client, response.headers["Location"])
+    assert "Please log in to see that page." not in page(client, "/auth/login")
     response = auth.login(next="/auth/account")
     assert response.headers["Location"] == "/auth/account"
 
@@ -192,7 +198,7 @@ def test_next_never_leaves_the_site(auth, target):
 
 def test_session_id_is_rotated_at_login(auth, client, app):
     auth.signup()
-    client.get("/auth/login")
+    client.post("/api/probe/counter", json={})  # an anonymous session with data in it
     before = session_cookie(client, app).value
     auth.login()
     after = session_cookie(client, app).value
@@ -472,3 +478,14 @@ def test_pages_without_the_user_cost_no_redis_call(auth, client, redis_conn):
     after = redis_conn.info("commandstats")
     changed = {name for name in after if after[name] != before.get(name) and name != "cmdstat_info"}
     assert changed == set()
+
+
+def test_a_form_token_from_before_login_or_logout_is_refused_after_it(auth, client):
+    auth.signup()
+    before_login = csrf_token(client, "/auth/login")
+    auth.login()
+    assert client.post("/auth/logout", data={"csrf_token": before_login}).status_code == 400
+    before_logout = csrf_token(client, "/")
+    assert auth.logout().status_code == 302
+    response = client.post("/auth/login", data={"csrf_token": before_logout, "username": "alice"})
+    assert response.status_code == 400

@@ -15,7 +15,6 @@ import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,6 +36,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.local import LocalProxy
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from {{ cookiecutter.package_name }}.core import uploads
 from {{ cookiecutter.package_name }}.core.database import db
 from {{ cookiecutter.package_name }}.core.limiter import limiter
 from {{ cookiecutter.package_name }}.core.sessions import (
@@ -116,12 +116,15 @@ def when(timestamp: float) -> str:
 
 
 def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Send visitors who are not logged in to the login page, then back here."""
+    """Send visitors who are not logged in to the login page, then back here.
+
+    The login page says why from its ``next`` parameter: a flash would give every
+    anonymous visitor a server-side session.
+    """
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if logged_in_user() is None:
-            flash("Please log in to see that page.", "info")
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
 
@@ -482,8 +485,8 @@ def sign_out_other_sessions() -> ResponseReturnValue:
 
 
 def delete_uploads(user_id: int) -> None:
-    """Remove the user's upload folder, UPLOAD_FOLDER/<user id>/, if there is one."""
-    folder = Path(current_app.config["UPLOAD_FOLDER"]) / str(int(user_id))
+    """Remove the user's upload folder, if there is one."""
+    folder = uploads.user_folder(user_id)
     if folder.is_dir():
         shutil.rmtree(folder)
 

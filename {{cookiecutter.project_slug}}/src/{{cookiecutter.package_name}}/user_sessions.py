@@ -160,8 +160,9 @@ def execute(pipe: redis.client.Pipeline) -> None:
 
 
 def execute_one(command: Callable[[], Any]) -> Any:
-    """Run one Redis call; Redis being down is the 503 page."""
+    """Run one Redis call behind the app's circuit breaker; Redis being down is the 503 page."""
     try:
-        return command()
+        with redis_client.get_breaker().guard():
+            return command()
     except redis_client.UNAVAILABLE as exc:
         raise SessionStoreUnavailable() from exc
