@@ -1,4 +1,4 @@
-"""Template globals: links in pages are Flask's url_for, whatever root the request comes under."""
+"""Template globals: links in pages are Flask's url_for, whatever root the request comes under."""{% raw %}
 
 from __future__ import annotations
 
@@ -83,3 +83,14 @@ def test_url_defaults_callbacks_are_honoured_on_every_request(make_app):
     client = app.test_client()
     assert client.get("/page?lang=fr").text == "/fr/hello"
     assert client.get("/page?lang=de").text == "/de/hello"
+
+
+@pytest.mark.parametrize(
+    ("config_name", "debug", "reloads"),
+    [("development", True, True), ("production", False, False), ("production", True, False)],
+)
+def test_templates_are_reread_only_in_development(make_app, config_name, debug, reloads):
+    """Checking template files for changes costs a stat() per template per render."""
+    app = make_app(config_name, SECRET_KEY="a-long-random-production-secret-0123", DEBUG=debug)
+    assert app.jinja_env.auto_reload is reloads
+{%- endraw %}

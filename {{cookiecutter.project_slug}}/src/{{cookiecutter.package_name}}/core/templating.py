@@ -25,12 +25,13 @@ def current_year() -> int:
 class URLCache:
     """Flask's ``url_for`` for templates, remembered per request root.
 
-    A relative URL depends on the endpoint, its values and the URL adapter Flask binds to
-    each request (scheme, host, script root, method), so those make the key: a prefix from
-    ``SCRIPT_NAME`` or ProxyFix's ``X-Forwarded-Prefix`` gets its own entries. Anything
-    that may depend on more goes straight to ``url_for``: rendering outside a request,
-    ``.relative`` endpoints, ``_external`` and the other ``_`` options, unhashable values,
-    and apps with ``url_defaults`` callbacks (their values can come from anywhere).
+    A URL depends on the endpoint, its values (``_external`` and the other options
+    included) and the URL adapter Flask binds to each request (scheme, host, script root,
+    method), so those make the key: a prefix from ``SCRIPT_NAME`` or ProxyFix's
+    ``X-Forwarded-Prefix`` gets its own entries. Anything that may depend on more goes
+    straight to ``url_for``: rendering outside a request, ``.relative`` endpoints (they
+    depend on the blueprint), unhashable values, and apps with ``url_defaults`` callbacks
+    (their values can come from anywhere).
     """
 
     def __init__(self, app: Flask) -> None:
@@ -58,8 +59,6 @@ class URLCache:
             return url_for(endpoint, **values)
         key = (root, endpoint)
         for name, value in values.items():
-            if name[:1] == "_":
-                return url_for(endpoint, **values)
             # The type too: 1, 1.0 and True are equal keys but different URLs.
             key += (name, type(value), value)
         try:
