@@ -155,7 +155,7 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         last = self.commands()
         while time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.5)
             now = self.commands()
             if now == last:
                 return
@@ -212,7 +212,7 @@ def wait_ready(base: str, timeout: float = 90.0) -> None:
         except requests.RequestException:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.2)
+            time.sleep(0.5)
 
 
 def get_cookie(base: str, kind: str | None) -> str | None:

@@ -57,7 +57,7 @@ class URLCache:
         """The URL for ``endpoint``, built by Flask once per request root."""
         if endpoint[:1] == ".":
             return url_for(endpoint, **values)
-        key = (root, endpoint)
+        key: tuple[Any, ...] = (root, endpoint)
         for name, value in values.items():
             # The type too: 1, 1.0 and True are equal keys but different URLs.
             key += (name, type(value), value)
