@@ -3,7 +3,7 @@
 Every server runs on 127.0.0.1 under each worker configuration in turn: 2 sync workers,
 and the worker settings of the baked ``gunicorn.conf.py`` (read from the file). Ours and
 the references get the same flags and no access log. wrk loads each scenario for a bounded
-time, servers are interleaved, the whole round is repeated, and medians are reported.
+time, scenarios are interleaved, the whole round is repeated, and medians are reported.
 Absolute numbers move between runs and machines; the ratios are what count.
 
 Run it from the repository root as `python -m bench.run` (what `make bench` does): it
@@ -56,6 +56,7 @@ SHIPPED_SETTINGS = {
     "graceful_timeout": "--graceful-timeout",
 }
 LOGGED_IN_TARGET_BYTES = 300
+CONNECTION_COMMANDS = {"cmdstat_info", "cmdstat_client|setinfo", "cmdstat_hello"}
 
 
 @dataclass
@@ -146,9 +147,13 @@ class RedisServer:
         self.client = redis.Redis.from_url(self.url)
 
     def commands(self) -> int:
-        """Commands served so far, not counting INFO itself."""
+        """Commands served so far, not counting INFO itself or a new connection's handshake.
+
+        redis-py names itself (CLIENT SETINFO) on every new connection: a worker that wrk's
+        keep-alive connections never reached connects during the count, once.
+        """
         stats = self.client.info("commandstats")
-        return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+        return sum(v["calls"] for k, v in stats.items() if k not in CONNECTION_COMMANDS)
 
     def settle(self, timeout: float = 5.0) -> None:
         """Wait until no commands arrive: requests wrk left queued in a backlog are done."""
@@ -273,52 +278,78 @@ def commands_per_request(
     return (redis_server.commands() - before) / n
 
 
+@dataclass
+class Results:
+    """wrk results per (config, scenario), one per round, and Redis commands per request."""
+
+    runs: dict[tuple[str, str], list[dict[str, float]]]
+    commands: dict[str, float]
+
+    def median(self, config: str, scenario: str) -> dict[str, float] | None:
+        """Median requests/s, p50 and p99 over the rounds."""
+        values = self.runs.get((config, scenario))
+        if not values:
+            return None
+        return {metric: statistics.median(run[metric] for run in values) for metric in values[0]}
+
+    def ratio(self, config: str, ours: str, ref: str) -> float | None:
+        """Median over rounds of requests/s of ``ours`` over ``ref`` measured in the same round.
+
+        Pairing within a round cancels what the rest of a shared machine does between rounds.
+        """
+        a, b = self.runs.get((config, ours)), self.runs.get((config, ref))
+        if not a or not b:
+            return None
+        return statistics.median(x["rps"] / y["rps"] for x, y in zip(a, b, strict=True))
+
+
 def measure_servers(
     configs: list[WorkerConfig],
     servers: list[Server],
     scenarios: list[Scenario],
     args: argparse.Namespace,
     redis_server: RedisServer,
-) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, float]]:
-    """Medians per (config, scenario) over interleaved rounds, and Redis commands per request."""
-    runs: dict[tuple[str, str], list[dict[str, float]]] = {
-        (c.key, s.key): [] for c in configs for s in scenarios
-    }
-    commands: dict[str, float] = {}
+) -> Results:
+    """Every scenario under every config: all servers of a config up at once, rounds interleaved.
+
+    Idle servers cost nothing, so each round loads every scenario in turn within a short
+    span; the order flips every round so none always runs first.
+    """
+    results = Results({(c.key, s.key): [] for c in configs for s in scenarios}, {})
     used = [s for s in servers if any(sc.server == s.name for sc in scenarios)]
-    for round_number in range(args.repeats):
-        # Alternate the order each round so no server always runs on a warmer machine.
-        flip = round_number % 2 == 1
-        for config in reversed(configs) if flip else configs:
-            for server in reversed(used) if flip else used:
-                port = free_port()
-                process = start(server, port, config)
-                base = f"http://127.0.0.1:{port}"
-                try:
-                    wait_ready(base)
-                    for scenario in (s for s in scenarios if s.server == server.name):
-                        url = base + scenario.path
-                        cookie = get_cookie(base, scenario.cookie)
-                        warm_up(url, cookie, scenario.method, args.quick)
-                        result = wrk(url, args.seconds, cookie, scenario.method)
-                        runs[(config.key, scenario.key)].append(result)
-                        if scenario.key not in commands:
-                            commands[scenario.key] = commands_per_request(
-                                redis_server, url, scenario, cookie, 20 if args.quick else 50
-                            )
-                        print(
-                            f"  {time.monotonic() - args.started:5.0f}s round {round_number + 1} "
-                            f"{config.key} {scenario.key}: "
-                            + ", ".join(f"{k} {v:,.2f}" for k, v in result.items()),
-                            flush=True,
-                        )
-                finally:
-                    stop_group(process)
-    medians = {
-        key: {metric: statistics.median(run[metric] for run in values) for metric in values[0]}
-        for key, values in runs.items()
-    }
-    return medians, commands
+    for config in configs:
+        processes = {server.name: (start(server, port := free_port(), config), port)
+                     for server in used}  # fmt: skip
+        try:
+            bases = {name: f"http://127.0.0.1:{port}" for name, (_, port) in processes.items()}
+            for base in bases.values():
+                wait_ready(base)
+            cookies = {}
+            for scenario in scenarios:
+                url = bases[scenario.server] + scenario.path
+                cookies[scenario.key] = get_cookie(bases[scenario.server], scenario.cookie)
+                warm_up(url, cookies[scenario.key], scenario.method, args.quick)
+                if scenario.key not in results.commands:
+                    results.commands[scenario.key] = commands_per_request(
+                        redis_server, url, scenario, cookies[scenario.key],
+                        20 if args.quick else 50,
+                    )  # fmt: skip
+            for round_number in range(args.repeats):
+                order = scenarios if round_number % 2 == 0 else scenarios[::-1]
+                for scenario in order:
+                    url = bases[scenario.server] + scenario.path
+                    result = wrk(url, args.seconds, cookies[scenario.key], scenario.method)
+                    results.runs[(config.key, scenario.key)].append(result)
+                    print(
+                        f"  {time.monotonic() - args.started:5.0f}s {config.key} "
+                        f"round {round_number + 1} {scenario.key}: "
+                        + ", ".join(f"{k} {v:,.2f}" for k, v in result.items()),
+                        flush=True,
+                    )
+        finally:
+            for process, _ in processes.values():
+                stop_group(process)
+    return results
 
 
 def time_create_app(project: Path, redis_url: str, iterations: int) -> dict[str, float]:
@@ -443,34 +474,30 @@ def _dist_version(package: str) -> str:
     return version(package.replace("_", "-"))
 
 
-def ratio(medians, config: str, ours: str, ref: str) -> float | None:
-    """Requests/s of ``ours`` over ``ref`` under one config, if both were measured."""
-    a, b = medians.get((config, ours)), medians.get((config, ref))
-    return a["rps"] / b["rps"] if a and b else None
-
-
-def target_results(medians, configs: list[WorkerConfig]):
+def target_results(results: Results, configs: list[WorkerConfig]):
     """(label, wanted, [(config, ratio, met)]) for every target measured."""
-    results = []
+    met = []
     for ours, ref, wanted, label in TARGETS:
         per_config = [
             (c, r, r >= wanted)
             for c in configs
-            if (r := ratio(medians, c.key, ours, ref)) is not None
+            if (r := results.ratio(c.key, ours, ref)) is not None
         ]
         if per_config:
-            results.append((label, wanted, per_config))
-    return results
+            met.append((label, wanted, per_config))
+    return met
 
 
-def render(medians, commands, extra, configs, scenarios, args) -> str:
+def render(results: Results, extra, configs, scenarios, args) -> str:
     """results.md: one table per worker config, the targets, and the other measurements."""
     lines = [
         "# Benchmark results",
         "",
         f"Machine: {machine()}.",
         f"wrk -t1 -c8, {args.seconds}s per run after a warm-up, {args.repeats} interleaved "
-        f"rounds, medians; no access log for any server. "
+        f"rounds, medians (a ratio is the median of the ratios within each round); "
+        f"no access log for any server; the servers of a config are up together, each idle "
+        f"while another is loaded. "
         f"Made by `make bench` on {time.strftime('%Y-%m-%d')}.",
         "",
         "Read+write rows, ours and stock, POST the same JSON body to the same view code; "
@@ -489,9 +516,10 @@ def render(medians, commands, extra, configs, scenarios, args) -> str:
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for scenario in scenarios:
-            m = medians[(config.key, scenario.key)]
-            cells = [ratio(medians, config.key, scenario.key, ref) for ref in ("bare", "stock_rw")]
-            cmds = commands.get(scenario.key)
+            m = results.median(config.key, scenario.key)
+            assert m is not None
+            cells = [results.ratio(config.key, scenario.key, ref) for ref in ("bare", "stock_rw")]
+            cmds = results.commands.get(scenario.key)
             lines.append(
                 f"| {scenario.label} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
                 + " | ".join("" if r is None else f"{r:.2f}" for r in cells)
@@ -505,7 +533,7 @@ def render(medians, commands, extra, configs, scenarios, args) -> str:
         f"| target | wanted | {header} |",
         "| --- | ---: |" + " ---: | :---: |" * len(configs),
     ]
-    for label, wanted, per_config in target_results(medians, configs):
+    for label, wanted, per_config in target_results(results, configs):
         cells = " | ".join(f"{r:.2f} | {'yes' if met else 'NO'}" for _, r, met in per_config)
         lines.append(f"| {label} | ≥ {wanted} | {cells} |")
     lines += [
@@ -521,8 +549,8 @@ def render(medians, commands, extra, configs, scenarios, args) -> str:
             f"| {ca_ratio:.2f}× the time | ≤ 2× | {'yes' if ca_ratio <= 2 else 'NO'} |"
         )
     wanted_cmds = {"ours_untouched": 0, "ours_ro": 1, "ours_rw": 2}
-    if all(key in commands for key in wanted_cmds):
-        got = [commands[key] for key in wanted_cmds]
+    if all(key in results.commands for key in wanted_cmds):
+        got = [results.commands[key] for key in wanted_cmds]
         cmd_ok = got[0] == 0 and got[1] == 1 and got[2] <= 2
         lines.append(
             "| Redis commands per request: untouched 0, read 1, read+write ≤ 2 | "
@@ -558,10 +586,10 @@ def render(medians, commands, extra, configs, scenarios, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(medians, configs: list[WorkerConfig], extra) -> str:
+def summary(results: Results, configs: list[WorkerConfig], extra) -> str:
     """One line per target: measured, wanted, met or not."""
     lines = ["Targets:"]
-    for label, wanted, per_config in target_results(medians, configs):
+    for label, wanted, per_config in target_results(results, configs):
         cells = "; ".join(
             f"{c.key} {r:.2f} {'met' if met else 'NOT met'}" for c, r, met in per_config
         )
@@ -576,7 +604,9 @@ def summary(medians, configs: list[WorkerConfig], extra) -> str:
     return "\n".join(lines)
 
 
-def chart(medians, configs: list[WorkerConfig], scenarios: list[Scenario], path: Path) -> None:
+def chart(
+    results: Results, configs: list[WorkerConfig], scenarios: list[Scenario], path: Path
+) -> None:
     """Throughput relative to bare Flask, one bar per worker config for each scenario."""
     import matplotlib
 
@@ -589,7 +619,7 @@ def chart(medians, configs: list[WorkerConfig], scenarios: list[Scenario], path:
     figure, axis = plt.subplots(figsize=(10, 1.2 + 0.45 * len(shown) * len(configs)))
     for index, config in enumerate(configs):
         ys = [len(shown) - 1 - i + (len(configs) - 1 - index) * height for i in range(len(shown))]
-        values = [ratio(medians, config.key, s.key, "bare") or 0 for s in shown]
+        values = [results.ratio(config.key, s.key, "bare") or 0 for s in shown]
         axis.barh(ys, values, height=height, color=colors[index % 4], label=config.label)
         for y, value in zip(ys, values, strict=True):
             axis.text(value + 0.01, y, f"{value:.2f}×", va="center", fontsize=7)
@@ -610,8 +640,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--seconds", type=int, default=3, help="wrk duration per run")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md and the PNG go")
     parser.add_argument("--quick", action="store_true", help="a tiny run for the smoke test")
     parser.add_argument(
@@ -656,7 +686,7 @@ def main() -> int:
             f"{len(scenarios)} scenarios under {len(configs)} worker configs, "
             f"{args.repeats} rounds of {args.seconds}s each"
         )
-        medians, commands = measure_servers(configs, servers, scenarios, args, redis_server)
+        results = measure_servers(configs, servers, scenarios, args, redis_server)
         extra: dict = {}
         if not args.only:
             extra["create_app"] = time_create_app(
@@ -668,12 +698,12 @@ def main() -> int:
         if not (args.quick or args.only):
             extra["bakes"] = time_bakes(None)
             extra["suite_s"] = time_project_suite(project)
-        report = render(medians, commands, extra, configs, scenarios, args)
+        report = render(results, extra, configs, scenarios, args)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.md").write_text(report)
-        chart(medians, configs, scenarios, args.out / "ratios.png")
+        chart(results, configs, scenarios, args.out / "ratios.png")
         print(report)
-        print(summary(medians, configs, extra))
+        print(summary(results, configs, extra))
     finally:
         redis_server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
