@@ -179,7 +179,7 @@ def shipped_config(project: Path, overrides: dict[str, str] | None = None) -> Wo
     flags = [item for name, value in values.items() for item in (SHIPPED_SETTINGS[name], value)]
     label = f"gunicorn.conf.py: {values['workers']} × {values['worker_class']}"
     if values["worker_class"] == "gthread":
-        label += f", {values['threads']} threads"
+        label += f", {values['threads']} thread{'s' if values['threads'] != '1' else ''}"
     if overrides:
         label += " (" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
     key = "shipped" + "".join(f"+{k}={v}" for k, v in (overrides or {}).items())
@@ -350,6 +350,46 @@ def measure_servers(
             for process, _ in processes.values():
                 stop_group(process)
     return results
+
+
+WORKER_MODELS = ["shipped", "shipped+threads=1", "shipped+worker_class=sync+threads=1"]
+
+
+def worker_models(project: Path, redis_url: str, args: argparse.Namespace) -> list[tuple]:
+    """Our home page under the shipped worker count with other worker models, all up at once.
+
+    Paired per round against the shipped config: [(label, cookie, ratio, p50, p99)].
+    """
+    server = ours_server(project, redis_url, "ours")
+    configs = worker_configs(WORKER_MODELS, project)
+    processes, jobs = [], []
+    try:
+        for config in configs:
+            processes.append(start(server, port := free_port(), config))
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base)
+            for kind in (None, "counter"):
+                cookie = get_cookie(base, kind)
+                warm_up(base + "/", cookie, "GET", args.quick)
+                jobs.append((config.label, kind, base + "/", cookie))
+        runs: dict[tuple[str, str | None], list[dict[str, float]]] = {}
+        for round_number in range(args.repeats):
+            for label, kind, url, cookie in jobs if round_number % 2 == 0 else jobs[::-1]:
+                runs.setdefault((label, kind), []).append(wrk(url, args.seconds, cookie, "GET"))
+    finally:
+        for process in processes:
+            stop_group(process)
+    rows = []
+    for label, kind, _, _ in jobs:
+        values, ref = runs[(label, kind)], runs[(configs[0].label, kind)]
+        rows.append((
+            label,
+            kind,
+            statistics.median(v["rps"] / r["rps"] for v, r in zip(values, ref, strict=True)),
+            statistics.median(v["p50_ms"] for v in values),
+            statistics.median(v["p99_ms"] for v in values),
+        ))  # fmt: skip
+    return rows
 
 
 def time_create_app(project: Path, redis_url: str, iterations: int) -> dict[str, float]:
@@ -563,6 +603,20 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
             f"| Redis memory of a logged-in session (`MEMORY USAGE`) | {used} bytes "
             f"| < {LOGGED_IN_TARGET_BYTES} | {'yes' if used < LOGGED_IN_TARGET_BYTES else 'NO'} |"
         )
+    if "worker_models" in extra:
+        lines += [
+            "",
+            "## Worker model",
+            "",
+            "The rendered home page under the shipped worker count with each worker model, "
+            "all servers up at once; throughput relative to the shipped config in the same "
+            "round.",
+            "",
+            "| worker model | cookie | × shipped | p50 ms | p99 ms |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        for label, kind, relative, p50, p99 in extra["worker_models"]:
+            lines.append(f"| {label} | {kind or 'none'} | {relative:.2f} | {p50:.2f} | {p99:.2f} |")
     lines += ["", "## Other measurements", ""]
     if "create_app" in extra:
         lines.append(
@@ -696,6 +750,7 @@ def main() -> int:
                 redis_server, servers[4], configs[0], with_login
             )
         if not (args.quick or args.only):
+            extra["worker_models"] = worker_models(project, redis_server.url, args)
             extra["bakes"] = time_bakes(None)
             extra["suite_s"] = time_project_suite(project)
         report = render(results, extra, configs, scenarios, args)
