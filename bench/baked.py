@@ -26,6 +26,8 @@ def production_env(project: Path, redis_url: str) -> dict[str, str]:
         "PYTHONPATH": str(project / "src"),
         "INSTANCE_PATH": str(project / "instance"),
         "FLASK_APP": "wsgi:app",
+        # The project's .flaskenv turns debug on for `flask`; production refuses it.
+        "FLASK_DEBUG": "0",
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         # Production with accounts requires a mail server; the bench sends no mail.
         "MAIL_SERVER": "127.0.0.1",
@@ -59,6 +61,15 @@ def prepare_database(project: Path, env: dict[str, str]) -> bool:
     return True
 
 
+def set_cookies(response: requests.Response) -> dict[str, str]:
+    """Every cookie the response sets, name to value, read from the raw headers."""
+    cookies = {}
+    for header in response.raw.headers.getlist("Set-Cookie"):
+        name, _, rest = header.partition("=")
+        cookies[name] = rest.split(";", 1)[0]
+    return cookies
+
+
 def session_cookie(response: requests.Response) -> str | None:
     """``name=value`` of the session cookie the response sets, if it sets one.
 
@@ -84,25 +95,27 @@ def counter_cookie(base: str) -> str:
 def login_cookie(base: str) -> str:
     """A logged-in session, made through the real login form, after its welcome page.
 
-    GET the form (a session with the CSRF token), POST it (a new session id holding the
-    user), then GET the page it redirects to, which shows and so removes the flash message.
+    GET the form (its CSRF cookie), POST it (a new session id holding the user), then
+    GET the page it redirects to, which shows and so removes the flash message.
     """
     page = requests.get(base + "/auth/login", timeout=10)
     page.raise_for_status()
-    cookie = session_cookie(page)
+    # The form's CSRF secret travels in a cookie of its own, not in a server session.
+    csrf = "; ".join(f"{name}={value}" for name, value in set_cookies(page).items())
     match = CSRF_FIELD.search(page.text)
-    assert cookie and match, page.text[:2000]
+    assert csrf and match, page.text[:2000]
     username, _, password = USER
     response = requests.post(
         base + "/auth/login",
         data={"csrf_token": match.group(1) or match.group(2), "username": username,
               "password": password},
-        headers={"Cookie": cookie},
+        headers={"Cookie": csrf},
         allow_redirects=False,
         timeout=10,
     )  # fmt: skip
     assert response.status_code == 302, f"login answered {response.status_code}"
-    cookie = session_cookie(response) or cookie
+    cookie = session_cookie(response)
+    assert cookie, "login set no session cookie"
     landing = requests.get(
         base + response.headers["Location"].removeprefix(base), headers={"Cookie": cookie},
         timeout=10,
