@@ -18,6 +18,8 @@ FEATURE_FILES = {
         "src/{package}/core/database.py",
         "src/{package}/migrations",
         "tests/test_auth.py",
+        "tests/test_database.py",
+        "tests/postgres_server.py",
     ],
     "tour": [
         "src/{package}/tour.py",

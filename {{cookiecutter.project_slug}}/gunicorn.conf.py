@@ -34,7 +34,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(server):
-    """Fail fast on bad configuration (and migrate the database) once, before workers start."""
+    """Fail fast on bad configuration (and migrate, unless MIGRATE_ON_START is off) once."""
     from dotenv import load_dotenv
 {%- if cookiecutter.auth == "yes" %}
     from flask_migrate import upgrade
@@ -44,8 +44,10 @@ def on_starting(server):
 
     load_dotenv()
 {%- if cookiecutter.auth == "yes" %}
-    with create_app().app_context():
-        upgrade()
+    app = create_app()
+    if app.config["MIGRATE_ON_START"]:
+        with app.app_context():
+            upgrade()
 {%- else %}
     create_app()
 {%- endif %}

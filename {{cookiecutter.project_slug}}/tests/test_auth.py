@@ -14,12 +14,14 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def app(make_app, tmp_path):
-    """The app on a fresh SQLite database built by the shipped migrations."""
-    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'app.db'}")
+def app(make_app, database_url):
+    """The app on a fresh database (SQLite, then PostgreSQL) built by the shipped migrations."""
+    app = make_app(DATABASE_URL=database_url)
     with app.app_context():
         flask_migrate.upgrade()
-    return app
+    yield app
+    with app.app_context():  # close its connections before the database is dropped
+        app.extensions["sqlalchemy"].engine.dispose()
 
 
 class AuthActions:

@@ -26,7 +26,8 @@ class Config:
     SECRET_KEY: str | None = None
 
     # Redis holds the sessions and the rate-limit counters. One of REDIS_URL (redis://,
-    # rediss://, unix://) or REDIS_SENTINELS ("host1:26379,host2:26379") is required.
+    # rediss://, unix://, or a cluster: redis+cluster://host:port,host:port) or
+    # REDIS_SENTINELS ("host1:26379,host2:26379") is required.
     REDIS_URL: str | None = None
     REDIS_SENTINELS: str | None = None
     REDIS_SENTINEL_SERVICE = "mymaster"
@@ -79,9 +80,13 @@ class Config:
     LOG_FORMAT = "text"
 {%- if cookiecutter.auth == "yes" %}
 
-    # The user database: SQLite in the instance folder unless DATABASE_URL is set.
+    # The user database: SQLite in the instance folder unless DATABASE_URL is set; production
+    # wants PostgreSQL (postgresql://user:password@host:5432/name, run through psycopg 3).
     DATABASE_URL: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None  # derived from DATABASE_URL
+    # gunicorn's master applies the migrations before it starts workers. With several app
+    # instances, run `flask db upgrade` once before them and set this false on each.
+    MIGRATE_ON_START = True
     # Per client address and per username, on the login and register forms.
     LOGIN_RATE_LIMIT = "10 per minute"
 {%- endif %}
@@ -162,7 +167,7 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
         config["UPLOAD_FOLDER"] = os.path.join(instance_path, "uploads")
 {%- if cookiecutter.auth == "yes" %}
     if not config["SQLALCHEMY_DATABASE_URI"]:
-        config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"] or (
+        config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"]) or (
             "sqlite:///" + os.path.join(instance_path, "app.db")
         )
 {%- endif %}
@@ -174,6 +179,20 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
         }
 
 
+{%- if cookiecutter.auth == "yes" %}
+
+
+def database_uri(url: str | None) -> str | None:
+    """DATABASE_URL for SQLAlchemy: plain postgresql:// and postgres:// run on psycopg 3."""
+    if not url:
+        return None
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
+{%- endif %}
+
+
 def limiter_storage_uri(config: Mapping[str, Any]) -> str:
     """The same Redis as the sessions, in the URL spelling of the ``limits`` library."""
     if config["REDIS_SENTINELS"]:
@@ -182,6 +201,9 @@ def limiter_storage_uri(config: Mapping[str, Any]) -> str:
     url: str = config["REDIS_URL"] or "redis://"
     if url.startswith("unix://"):
         return "redis+" + url
+    if url.startswith("redis+cluster://"):
+        # limits' own cluster storage connects as it is built; core.limiter's waits for use.
+        return "lazy+" + url
     return url
 
 

@@ -1,19 +1,97 @@
 """Rate limits in Redis (Flask-Limiter); routes opt in with ``@limiter.limit(...)``.
 
 The storage URI and its options are derived from REDIS_URL / REDIS_SENTINELS in
-``config.derive``, so the counters live beside the sessions.
+``config.derive``, so the counters live beside the sessions. Redis being unreachable while
+a limit is checked gives the 503 page, as it does for the session.
 """
 
 from __future__ import annotations
 
-from flask import Flask
+import threading
+from typing import Any
+
+from flask import Flask, Response, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import RedisClusterStorage, Storage
+from werkzeug.exceptions import ServiceUnavailable
+
+from . import redis_client
+from .errors import render_error
 
 # No default limits: only the routes that name a limit are counted.
 limiter = Limiter(key_func=get_remote_address)
+
+RETRY_AFTER_SECONDS = 5
+
+
+class LazyRedisClusterStorage(Storage):
+    """limits' Redis Cluster storage, built on first use: its client connects as it is built.
+
+    ``config.derive`` names it as ``lazy+redis+cluster://...`` so that ``create_app`` opens
+    no connection. It supports the fixed-window strategy (Flask-Limiter's default).
+    """
+
+    STORAGE_SCHEME = ["lazy+redis+cluster"]  # noqa: RUF012 - limits declares it a list
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        self.uri = uri.removeprefix("lazy+")
+        self.options = options
+        self.built: RedisClusterStorage | None = None
+        self.lock = threading.Lock()
+
+    @property
+    def storage(self) -> RedisClusterStorage:
+        """limits' own cluster storage, built now if this is the first use."""
+        if self.built is None:
+            with self.lock:
+                if self.built is None:
+                    self.built = RedisClusterStorage(self.uri, **self.options)
+        return self.built
+
+    @property
+    def base_exceptions(self) -> tuple[type[Exception], ...]:
+        """What the cluster client raises when it fails."""
+        return redis_client.UNAVAILABLE
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Add to the counter of ``key``, starting its window if new."""
+        return self.storage.incr(key, expiry, amount)
+
+    def get(self, key: str) -> int:
+        """The counter of ``key``."""
+        return self.storage.get(key)
+
+    def get_expiry(self, key: str) -> float:
+        """When the window of ``key`` ends."""
+        return self.storage.get_expiry(key)
+
+    def check(self) -> bool:
+        """Whether the cluster answers."""
+        return self.storage.check()
+
+    def reset(self) -> int | None:
+        """Delete every counter."""
+        return self.storage.reset()
+
+    def clear(self, key: str) -> None:
+        """Delete the counter of ``key``."""
+        self.storage.clear(key)
+
+
+def storage_unavailable(error: Exception) -> Response:
+    """Redis failed while a limit was checked: the 503 page, one log line, no traceback."""
+    current_app.logger.error("Redis is unreachable, cannot check a rate limit: %s", error)
+    page = ServiceUnavailable(
+        "The service is temporarily unavailable. Please try again in a few seconds.",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+    return render_error(page)
 
 
 def init_app(app: Flask) -> None:
     """Bind the limiter to the app's configuration."""
     limiter.init_app(app)
+    for error in redis_client.UNAVAILABLE:
+        app.register_error_handler(error, storage_unavailable)

@@ -1,20 +1,39 @@
-"""The one Redis client of the app, built from config: sessions and health checks use it."""
+"""The one Redis client of the app, built from config: sessions and health checks use it.
+
+REDIS_URL may name one server (redis://, rediss://, unix://) or a Redis Cluster
+(redis+cluster://host:port[,host:port...]); REDIS_SENTINELS names Sentinels instead.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit
 
 import redis
 from flask import Flask, current_app
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 SCHEMES = ("redis://", "rediss://", "unix://")
+CLUSTER_SCHEME = "redis+cluster://"
 
-# The errors that mean "Redis is unreachable right now", as opposed to a bug.
-UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# What the app talks to: one server (or a Sentinel's master), or a cluster.
+Client = redis.Redis | RedisCluster
+
+# Errors after which a command is tried once more on a fresh connection.
+CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+# The errors that mean "Redis is unreachable right now", as opposed to a bug. A cluster adds
+# its own while a master is down or a replica is being promoted.
+UNAVAILABLE = (
+    *CONNECTION_ERRORS,
+    redis.exceptions.ClusterError,
+    redis.exceptions.SlotNotCoveredError,
+)
 
 
 def client_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -23,7 +42,7 @@ def client_options(config: Mapping[str, Any]) -> dict[str, Any]:
         "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
         "socket_connect_timeout": config["REDIS_CONNECT_TIMEOUT"],
         "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), config["REDIS_RETRIES"]),
-        "retry_on_error": list(UNAVAILABLE),
+        "retry_on_error": list(CONNECTION_ERRORS),
         "health_check_interval": 30,
     }
 
@@ -39,6 +58,50 @@ def parse_sentinels(value: str) -> list[tuple[str, int]]:
     return nodes
 
 
+class ClusterURL(NamedTuple):
+    """The parts of a redis+cluster:// URL."""
+
+    nodes: list[tuple[str, int]]
+    username: str | None
+    password: str | None
+
+
+def parse_cluster_url(url: str) -> ClusterURL:
+    """``redis+cluster://[user:password@]host:port[,host:port...]`` -> nodes and credentials."""
+    usage = "REDIS_URL must be redis+cluster://[user:password@]host:port[,host:port...]"
+    parts = urlsplit(url)
+    if parts.scheme != "redis+cluster" or parts.path not in ("", "/") or parts.query:
+        raise ValueError(f"{usage} (a cluster has no database number or options; got {url!r})")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    nodes = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{usage} (node {item!r} is not host:port)")
+        nodes.append((host.strip("[]"), int(port)))
+    return ClusterURL(nodes, unquote(username) or None, unquote(password) or None)
+
+
+def build_cluster_client(config: Mapping[str, Any]) -> RedisCluster:
+    """A Redis Cluster client; it connects to a node as it is built, to learn the slots."""
+    url = parse_cluster_url(config["REDIS_URL"])
+    options = client_options(config)
+    try:
+        return RedisCluster(
+            # redis-py's ClusterNode is not annotated.
+            startup_nodes=[ClusterNode(host, port) for host, port in url.nodes],  # type: ignore[no-untyped-call]
+            username=url.username,
+            password=url.password,
+            socket_timeout=options["socket_timeout"],
+            socket_connect_timeout=options["socket_connect_timeout"],
+            retry=options["retry"],
+        )
+    except redis.exceptions.RedisClusterException as exc:
+        # No startup node answered: the same outage as a refused connection, so a 503.
+        raise redis.exceptions.ConnectionError(str(exc)) from exc
+
+
 def build_client(config: Mapping[str, Any]) -> redis.Redis:
     """A client for REDIS_URL, or for the Sentinel master when REDIS_SENTINELS is set."""
     options = client_options(config)
@@ -50,19 +113,43 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
     url = config.get("REDIS_URL") or ""
     if not url.startswith(SCHEMES):
         raise ValueError(
-            f"REDIS_URL must start with one of {', '.join(SCHEMES)} (got {url or 'nothing'!r})"
+            f"REDIS_URL must start with one of {', '.join((*SCHEMES, CLUSTER_SCHEME))} "
+            f"(got {url or 'nothing'!r})"
         )
     return redis.Redis.from_url(url, **options)
 
 
+class LazyClient:
+    """Holds the app's client and builds it on first use, once, whichever thread asks first."""
+
+    def __init__(self, build: Callable[[], Client]) -> None:
+        self.build = build
+        self.client: Client | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> Client:
+        """The client, built now if this is the first use (a failed build is tried again)."""
+        if self.client is None:
+            with self.lock:
+                if self.client is None:
+                    self.client = self.build()
+        return self.client
+
+
 def init_app(app: Flask) -> None:
-    """Build the client once; it connects on first use, so building it needs no server."""
+    """Check the settings now; build the client when it is first used (that needs no server)."""
     if not (app.config["REDIS_URL"] or app.config["REDIS_SENTINELS"]):
         raise ValueError("REDIS_URL is not set: the app keeps its sessions in Redis.")
-    app.extensions["redis"] = build_client(app.config)
+    if not app.config["REDIS_SENTINELS"] and app.config["REDIS_URL"].startswith(CLUSTER_SCHEME):
+        parse_cluster_url(app.config["REDIS_URL"])  # a malformed URL fails start-up, not a request
+        config = app.config
+        app.extensions["redis"] = LazyClient(lambda: build_cluster_client(config))
+    else:
+        client = build_client(app.config)  # redis.Redis connects on its first command
+        app.extensions["redis"] = LazyClient(lambda: client)
 
 
-def get_client() -> redis.Redis:
+def get_client() -> Client:
     """The current app's client."""
-    client: redis.Redis = current_app.extensions["redis"]
-    return client
+    holder: LazyClient = current_app.extensions["redis"]
+    return holder.get()
