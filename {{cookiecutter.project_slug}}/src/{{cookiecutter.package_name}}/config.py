@@ -126,7 +126,13 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 # Twelve-factor names read as they are, without the FLASK_ prefix.
-PLAIN_ENV_KEYS = ("SECRET_KEY", "REDIS_URL", "REDIS_SENTINELS", "DATABASE_URL")
+PLAIN_ENV_KEYS = (
+    "SECRET_KEY",
+    "REDIS_URL",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_SERVICE",
+    "DATABASE_URL",
+)
 
 # Values seen in examples and docs; a production key must be none of them.
 PLACEHOLDER_SECRETS = {"change-me", "changeme", "dev", "secret", "development", "your-secret-key"}
