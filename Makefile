@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench lock clean
 
 $(BIN)/cookiecutter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,18 @@ demo: venv  ## bake the defaults into ./demo, install and run it on http://127.0
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO) .
 	cd $(DEMO)/* && $(MAKE) install && $(MAKE) run
 
+# Interpreters of every python_version answer, so uv can check each variant's lock; pyenv's
+# shims are not reliable, its versions' own bin folders are.
+PYTHONS := $(subst $(eval) ,:,$(wildcard $(HOME)/.pyenv/versions/3.1[123].*/bin))
+
 test: venv $(NODE_TOOLS)  ## every test of the template, including bakes of every option combination
-	$(BIN)/pytest -n 2
+	PATH="$$PATH$(if $(PYTHONS),:$(PYTHONS))" $(BIN)/pytest -n 2
 
 bench: venv  ## speed of the baked app as ratios to references (bench/results.md, bench/ratios.png)
 	$(BIN)/python -m bench.run
+
+lock: venv  ## re-resolve the baked projects' uv.lock for every variant (UPGRADE=1: newest pins)
+	$(BIN)/python tools/lock.py $(if $(UPGRADE),--upgrade)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import sys
 from pathlib import Path
 
 # Files of each optional feature, relative to the project ({package} is the package name).
@@ -55,6 +56,12 @@ CI_FILES = [".github"]
 
 SECRET_PLACEHOLDER = "change-me"
 
+# The answers the resolved dependencies depend on: one stored lock per combination of them
+# (tools/lock.py writes them; requires-python decides the pins, so it cannot be filled in).
+LOCK_ANSWERS = ["python_version", "auth"]
+LOCK_ENTRY = "\n[[package]]\n"
+SLUG_PLACEHOLDER = "{{ '{{' }} cookiecutter.project_slug {{ '}}' }}"
+
 
 def remove(project: Path, *relative_paths: str) -> None:
     """Delete files or directories under the project; a missing one is a bug in these lists."""
@@ -97,6 +104,27 @@ def choose_license(project: Path, license_name: str) -> None:
     shutil.rmtree(licenses)
 
 
+def lock_name(answers: dict[str, str]) -> str:
+    """The file under locks/ that holds the lock for these answers."""
+    return "-".join(f"{name}_{answers[name]}" for name in LOCK_ANSWERS) + ".uv.lock"
+
+
+def keep_lock(project: Path, answers: dict[str, str]) -> None:
+    """Keep the lock resolved for these answers as uv.lock and drop the other variants."""
+    locks = project / "locks"
+    chosen = locks / lock_name(answers)
+    if chosen.exists():
+        # Copied unrendered (1.9 MB of Jinja-free text): only the project's name is filled in.
+        text = chosen.read_text().replace(SLUG_PLACEHOLDER, answers["project_slug"])
+        header, *entries = text.split(LOCK_ENTRY)
+        # The project's own entry is named after the slug: sort it into place as uv would.
+        entries.sort(key=lambda entry: entry.split('"', 2)[1])
+        (project / "uv.lock").write_text(LOCK_ENTRY.join([header, *entries]))
+    else:
+        print(f"warning: no {chosen.name} in the template: run `make lock` there", file=sys.stderr)
+    remove(project, "locks")
+
+
 def make_secret_key() -> str:
     """A random key that is safe to paste into an env file (URL-safe alphabet, no quotes)."""
     return secrets.token_urlsafe(48)
@@ -114,6 +142,7 @@ def write_env(project: Path) -> None:
 def shape(project: Path, answers: dict[str, str]) -> None:
     """Apply every answer to the freshly rendered project."""
     package = answers["package_name"]
+    keep_lock(project, answers)
     chosen = {"auth": answers["auth"] == "yes", "tour": answers["examples"] == "yes"}
     for feature, kept in chosen.items():
         if not kept:
@@ -146,6 +175,8 @@ if __name__ == "__main__":
         here,
         {
             "package_name": "{{ cookiecutter.package_name }}",
+            "project_slug": "{{ cookiecutter.project_slug }}",
+            "python_version": "{{ cookiecutter.python_version }}",
             "layout": "{{ cookiecutter.layout }}",
             "auth": "{{ cookiecutter.auth }}",
             "examples": "{{ cookiecutter.examples }}",

@@ -27,11 +27,33 @@ def text_files(project: Path):
             yield path
 
 
-@pytest.mark.parametrize("answers", all_combinations(), ids=combination_id)
-def test_combination_bakes_clean(tmp_path, answers):
-    project = bake(tmp_path, **answers)
-    package = project / "src" / "flask_starter_app"
+COMBINATIONS = all_combinations()
+# The answers that shape the package tree; the others only add or change files around it.
+TREE_ANSWERS = [
+    {"layout": layout, "auth": auth, "examples": examples}
+    for layout in CHOICES["layout"]
+    for auth in CHOICES["auth"]
+    for examples in CHOICES["examples"]
+]
+_baked: dict[str, Path] = {}
 
+
+@pytest.fixture
+def baked(tmp_path_factory):
+    """Bake answers once per test process; tests that only read the result share the bake."""
+
+    def bake_once(answers: dict[str, str]) -> Path:
+        key = combination_id(answers)
+        if key not in _baked:
+            _baked[key] = bake(tmp_path_factory.mktemp("bake"), **answers)
+        return _baked[key]
+
+    return bake_once
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS, ids=combination_id)
+def test_no_template_leftovers(baked, answers):
+    project = baked(answers)
     for path in text_files(project):
         text = path.read_text()
         assert "cookiecutter" not in text.lower(), f"template leftover in {path}"
@@ -43,6 +65,10 @@ def test_combination_bakes_clean(tmp_path, answers):
         if path.is_dir():
             assert any(path.iterdir()), f"empty directory {path}"
 
+
+@pytest.mark.parametrize("answers", COMBINATIONS, ids=combination_id)
+def test_ruff_clean_and_compiles(baked, answers):
+    project = baked(answers)
     for check in (["check", "."], ["format", "--check", "."]):
         result = subprocess.run(
             [*RUFF, *check, "--no-cache"], cwd=project, capture_output=True, text=True
@@ -50,47 +76,87 @@ def test_combination_bakes_clean(tmp_path, answers):
         assert result.returncode == 0, result.stdout + result.stderr
     assert compileall.compile_dir(project, quiet=1, force=True)
 
-    # Option blocks leave the README's Markdown tidy: headings set apart, no blank-line runs.
-    readme = (project / "README.md").read_text()
+
+@pytest.mark.parametrize("answers", COMBINATIONS, ids=combination_id)
+def test_readme_markdown_is_tidy(baked, answers):
+    """Option blocks leave the README's Markdown tidy: headings set apart, no blank-line runs."""
+    readme = (baked(answers) / "README.md").read_text()
     assert "\n\n\n" not in readme
     assert not re.search(r"[^\n]\n#", readme), "a heading glued to the line above"
 
-    # The layout that was chosen, and only it.
-    large = answers["layout"] == "large"
-    assert (package / "main" / "routes.py").exists() is large
-    assert (package / "main" / "templates" / "main" / "index.html").exists() is large
-    assert (package / "views.py").exists() is not large
-    assert (package / "templates" / "main" / "index.html").exists() is not large
-    assert not (package / "_large").exists()
 
-    # Auth: pages, models, migrations and the database dependency, or none of them.
-    auth = answers["auth"] == "yes"
-    auth_module = package / "auth" / "routes.py" if large else package / "auth.py"
-    assert auth_module.exists() is auth
-    for path in ("models.py", "database.py", "forms.py", "users.py", "migrations/env.py"):
-        assert (package / path).exists() is auth, path
-    assert (project / "tests" / "test_auth.py").exists() is auth
-    templates = package / "auth" / "templates" if large else package / "templates"
-    assert (templates / "auth" / "login.html").exists() is auth
+def feature_files(package: Path, large: bool, feature: str, small_modules: list[str]) -> list[Path]:
+    """Where a feature's modules and templates live in the chosen layout."""
+    if large:
+        modules = [package / feature / "__init__.py", package / feature / "routes.py"]
+        modules += [package / feature / name for name in small_modules if name != f"{feature}.py"]
+        return [*modules, package / feature / "templates" / feature]
+    return [package / name for name in small_modules] + [package / "templates" / feature]
+
+
+@pytest.mark.parametrize("answers", TREE_ANSWERS, ids=combination_id)
+def test_package_tree_follows_the_layout(baked, answers):
+    """Core first, then one place per feature: a module (small) or a package (large)."""
+    package = baked(answers) / "src" / "flask_starter_app"
+    large = answers["layout"] == "large"
+    core = {path.name for path in (package / "core").glob("*.py")}
+    assert {"redis_client.py", "sessions.py", "middleware.py", "errors.py", "health.py"} <= core
+    assert {"limiter.py", "csrf.py", "logs.py", "converters.py", "dev_redis.py"} <= core
+    assert not (package / "_large").exists()
+    features = {
+        "main": (True, ["main.py"]),
+        "auth": (answers["auth"] == "yes", ["auth.py", "forms.py", "models.py", "cli.py"]),
+        "tour": (answers["examples"] == "yes", ["tour.py"]),
+    }
+    for feature, (wanted, modules) in features.items():
+        for path in feature_files(package, large, feature, modules):
+            assert path.exists() is wanted, path
+        # The other layout's places stay empty: one folder holds all of a feature.
+        if large:
+            assert not (package / f"{feature}.py").exists()
+        else:
+            assert not (package / feature).is_dir()
+    if large:
+        assert {path.name for path in package.glob("*.py")} == {"__init__.py", "config.py"}
+        assert {path.name for path in (package / "templates").iterdir()} == {
+            "base.html",
+            "errors.html",
+        }
+    assert (package / "core" / "database.py").exists() is (answers["auth"] == "yes")
+    assert (package / "migrations" / "env.py").exists() is (answers["auth"] == "yes")
+
+
+@pytest.mark.parametrize("answers", TREE_ANSWERS, ids=combination_id)
+def test_tests_follow_the_features(baked, answers):
+    tests = baked(answers) / "tests"
+    assert (tests / "test_auth.py").exists() is (answers["auth"] == "yes")
+    assert (tests / "test_tour.py").exists() is (answers["examples"] == "yes")
+    assert (tests / "test_main.py").exists()
+    assert (tests / "test_converters.py").exists()  # the converter is core: always tested
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS, ids=combination_id)
+def test_optional_files_follow_the_answers(baked, answers):
+    project = baked(answers)
     dependencies = " ".join(
         tomllib.loads((project / "pyproject.toml").read_text())["project"]["dependencies"]
     )
-    assert ("sqlalchemy" in dependencies) is auth
-
-    # Optional files.
+    assert ("sqlalchemy" in dependencies) is (answers["auth"] == "yes")
     assert (project / "Dockerfile").exists() is (answers["docker"] == "yes")
     assert (project / "compose.yaml").exists() is (answers["docker"] == "yes")
     assert (project / ".github").exists() is (answers["ci"] == "github")
     assert (project / "LICENSE").exists() is (answers["open_source_license"] != "Not open source")
     assert not (project / "licenses").exists()
 
-    # Generated config files parse and say what was asked.
+
+@pytest.mark.parametrize("answers", COMBINATIONS, ids=combination_id)
+def test_generated_config_files_say_what_was_asked(baked, answers):
+    project = baked(answers)
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["name"] == "flask-starter-app"
     assert pyproject["project"]["requires-python"] == f">={answers['python_version']}"
-    assert pyproject["tool"]["ruff"]["target-version"] == "py" + answers["python_version"].replace(
-        ".", ""
-    )
+    version = answers["python_version"].replace(".", "")
+    assert pyproject["tool"]["ruff"]["target-version"] == f"py{version}"
     if answers["ci"] == "github":
         workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
         job = workflow["jobs"]["test"]
@@ -103,7 +169,7 @@ def test_combination_bakes_clean(tmp_path, answers):
         ]
     if answers["docker"] == "yes":
         compose = yaml.safe_load((project / "compose.yaml").read_text())
-        assert set(compose["services"]) == {"web", "redis"}
+        assert {"web", "redis"} <= set(compose["services"])
         dockerfile = (project / "Dockerfile").read_text()
         assert f"FROM python:{answers['python_version']}-slim" in dockerfile
         assert "USER 10001" in dockerfile

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CHOICES, bake, free_port, serve, stop_group, wait_for_port
+from conftest import CHOICES, bake, combination_id, free_port, serve, stop_group, wait_for_port
 
 PROJECT_SUITES = [
-    {"layout": layout, "auth": auth} for layout in CHOICES["layout"] for auth in CHOICES["auth"]
+    {"layout": layout, "auth": auth, "examples": examples}
+    for layout in CHOICES["layout"]
+    for auth in CHOICES["auth"]
+    for examples in CHOICES["examples"]
 ]
 
 
-@pytest.mark.parametrize("answers", PROJECT_SUITES, ids=lambda a: f"{a['layout']}-auth_{a['auth']}")
+@pytest.mark.parametrize("answers", PROJECT_SUITES, ids=combination_id)
 def test_baked_project_passes_its_own_tests(tmp_path, answers, redis_url):
     project = bake(tmp_path, **answers)
     env = os.environ | {"REQUIRE_REDIS": "1"}
@@ -153,9 +156,14 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
     finally:
         stop_group(server)
 
-    lines = log.read_text().splitlines()
-    assert any("request_id=trace-home-1" in line for line in lines), lines
-    app_lines = [json.loads(line) for line in lines if line.startswith("{")]
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    # Every line is one JSON object: gunicorn's own, its access log, alembic's and the app's.
+    app_lines = [json.loads(line) for line in lines]
+    loggers = {line["logger"] for line in app_lines}
+    assert {"gunicorn.error", "gunicorn.access", "flask_starter_app"} <= loggers, loggers
+    assert any(line["logger"].startswith("alembic") for line in app_lines)
+    access = next(line for line in app_lines if line["logger"] == "gunicorn.access")
+    assert access["request_id"] == "trace-home-1"
     # Each app record once, as JSON: not repeated by a handler the migrations put on root.
     assert not [line for line in lines if "[flask_starter_app]" in line], lines
     failure = next(line for line in app_lines if "Failed login" in line["message"])

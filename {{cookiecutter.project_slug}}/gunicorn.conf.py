@@ -20,11 +20,16 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "{{ cookiecutter.package_name }}.core.logs.json_formatter"}},
-    "filters": {"access": {"()": "{{ cookiecutter.package_name }}.core.logs.AccessLogFields"}},
+    "filters": {
+        "access": {"()": "{{ cookiecutter.package_name }}.core.logs.AccessLogFields"},
+        "request_id": {"()": "{{ cookiecutter.package_name }}.core.logs.RequestIDFilter"},
+    },
     "handlers": {
-        "error": {"class": "logging.StreamHandler", "formatter": "json"},
+        "error": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
         "access": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["access"]},
     },
+    # Libraries' warnings too; the app's own logger writes JSON itself and does not propagate.
+    "root": {"handlers": ["error"], "level": "WARNING"},
     "loggers": {
         "gunicorn.error": {"handlers": ["error"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},

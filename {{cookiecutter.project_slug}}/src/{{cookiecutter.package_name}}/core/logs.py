@@ -66,3 +66,5 @@ def init_app(app: Flask) -> None:
         logger.removeHandler(old)
     logger.addHandler(make_handler(app.config["LOG_FORMAT"]))
     logger.setLevel(logging.DEBUG if app.debug else logging.INFO)
+    # JSON lines go to collectors once: a root handler (gunicorn's) must not repeat them.
+    logger.propagate = app.config["LOG_FORMAT"] != "json"

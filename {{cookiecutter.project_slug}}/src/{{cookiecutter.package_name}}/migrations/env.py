@@ -17,6 +17,7 @@ if current_app.config["LOG_FORMAT"] == "json":
     for name in ("alembic", "flask_migrate"):
         logging.getLogger(name).handlers[:] = current_app.logger.handlers
         logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).propagate = False
 elif config.config_file_name:
     # Keep the loggers the app already configured (fileConfig would disable them).
     fileConfig(config.config_file_name, disable_existing_loggers=False)
