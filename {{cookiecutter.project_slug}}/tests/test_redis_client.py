@@ -159,6 +159,21 @@ def test_a_cluster_app_connects_on_first_use_and_an_unreachable_cluster_is_a_503
     assert client.get("/readyz").status_code == 503
 
 
+def test_an_unreachable_rate_limit_store_is_a_503_not_a_500(make_app):
+    """Sessions fine, counters unreachable (another cluster node, say): the 503 page."""
+    app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", PROPAGATE_EXCEPTIONS=False)
+
+    @limiter.limit("5 per minute")
+    def limited() -> str:
+        return "ok"
+
+    app.add_url_rule("/api/probe/limited", view_func=limited)
+    response = app.test_client().get("/api/probe/limited")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.get_json()["description"].startswith("The service is temporarily unavailable")
+
+
 @pytest.mark.parametrize(
     ("url", "nodes", "username", "password"),
     [
