@@ -1,4 +1,4 @@
-"""Scale out on real engines: two app instances on PostgreSQL, behind nginx, on Sentinel, on Cluster.
+"""Scale out on real engines: two app instances on PostgreSQL, behind nginx, Sentinel, Cluster.
 
 Each test bakes the default project once, gives it a PostgreSQL database of its own, runs the
 migrations once (as compose's ``migrate`` service does) and starts two gunicorn instances
@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import redis
 import requests
+import yaml
 from conftest import bake, free_port, require, require_postgres, serve, stop_group
 from psycopg import sql
 from redis.cluster import RedisCluster
@@ -36,6 +37,7 @@ from tools.servers import (
     start_redis_server,
 )
 
+BIN = Path(sys.executable).parent
 CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 PASSWORD = "correct horse battery"
 RECOVERY_SECONDS = 30
@@ -328,10 +330,11 @@ def nginx_site(project: Path, directory: Path, upstreams: list[str]) -> tuple[Pa
     for old, new in replacements.items():
         assert old in text, old
         text = text.replace(old, new)
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"]
+    subject = ["-subj", f"/CN={HOST}", "-addext", f"subjectAltName=IP:{HOST}"]
+    files = ["-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")]
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-days", "1", "-subj", f"/CN={HOST}", "-addext", f"subjectAltName=IP:{HOST}"]
-        + ["-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
+        ["openssl", "req", "-x509", *key, *subject, *files],
         check=True,
         capture_output=True,
     )
@@ -409,3 +412,37 @@ def test_two_instances_behind_nginx(tmp_path, project, database_url):
     for request_id in (generated, given):
         assert f"request_id={request_id}" in nginx_log
         assert any(line.get("request_id") == request_id for line in app_lines), request_id
+
+
+@pytest.mark.parametrize("auth", ["yes", "no"])
+def test_compose_keeps_data_in_volumes_and_migrates_once(tmp_path, auth):
+    """Named volumes for every store, one migrate run before the replicas, nginx in front."""
+    project = bake(tmp_path, auth=auth, docker="yes")
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    services = compose["services"]
+    stores = {"redis": "redis-data", "web": "instance"}
+    if auth == "yes":
+        stores["postgres"] = "postgres-data"
+    assert set(compose["volumes"]) == set(stores.values())
+    for service, volume in stores.items():
+        assert any(mount.startswith(f"{volume}:") for mount in services[service]["volumes"])
+    assert "--appendonly" in services["redis"]["command"]
+    web = services["web"]
+    assert web["deploy"]["replicas"] == 2
+    assert "ports" not in web  # reached through nginx only
+    assert services["nginx"]["volumes"] == ["./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
+    assert json.loads(web["environment"]["FLASK_PROXY_FIX"]) == {"x_for": 1, "x_proto": 1}
+    if auth == "yes":
+        assert web["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        assert web["environment"]["FLASK_MIGRATE_ON_START"] == "false"
+        assert services["migrate"]["command"][-2:] == ["db", "upgrade"]
+        assert services["migrate"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+        assert web["environment"]["DATABASE_URL"].startswith("postgresql://app:")
+        env = (project / ".env").read_text()
+        assert re.search(r"^POSTGRES_PASSWORD=[\w-]{40,}$", env, re.M)
+    else:
+        assert {"migrate", "postgres"}.isdisjoint(services)
+    check = [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"]
+    result = subprocess.run(check, cwd=project, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
