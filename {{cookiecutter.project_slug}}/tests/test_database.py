@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import json
 
 import flask_migrate
 import pytest
@@ -60,20 +60,21 @@ def test_plain_postgresql_urls_run_on_psycopg(make_app, given, used):
     assert app.config["SQLALCHEMY_DATABASE_URI"] == used
 
 
-def sqlite_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "running on SQLite" in r.getMessage()]
+def sqlite_warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The start-up warnings about SQLite the app wrote to its log (stderr)."""
+    return [line for line in capsys.readouterr().err.splitlines() if "running on SQLite" in line]
 
 
-def test_production_on_sqlite_warns_once_at_start_up(make_app, caplog):
-    with caplog.at_level(logging.WARNING):
-        make_app("production", **PRODUCTION)
-    [warning] = sqlite_warnings(caplog)
-    assert "set DATABASE_URL to a PostgreSQL database" in warning
+def test_production_on_sqlite_warns_once_at_start_up(make_app, capsys):
+    make_app("production", **PRODUCTION)
+    [warning] = sqlite_warnings(capsys)
+    record = json.loads(warning)
+    assert record["level"] == "WARNING"
+    assert "set DATABASE_URL to a PostgreSQL database" in record["message"]
 
 
 @pytest.mark.parametrize("config_name", ["production", "development", "testing"])
-def test_postgresql_or_development_gives_no_sqlite_warning(make_app, caplog, config_name):
+def test_postgresql_or_development_gives_no_sqlite_warning(make_app, capsys, config_name):
     database = "postgresql://app@db/app" if config_name == "production" else None
-    with caplog.at_level(logging.WARNING):
-        make_app(config_name, DATABASE_URL=database, **PRODUCTION)
-    assert sqlite_warnings(caplog) == []
+    make_app(config_name, DATABASE_URL=database, **PRODUCTION)
+    assert sqlite_warnings(capsys) == []
