@@ -260,6 +260,7 @@ print(json.dumps({{"ours_ms": ours * 1000, "bare_ms": ref * 1000, "rules": rules
     env = os.environ | {
         "SECRET_KEY": SECRET,
         "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "PYTHONPATH": str(project / "src"),
         "INSTANCE_PATH": str(project / "instance"),
     }
@@ -318,6 +319,7 @@ def ours_server(project: Path, redis_url: str, name: str) -> Server:
         "FLASK_CONFIG": "production",
         "SECRET_KEY": SECRET,
         "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "PYTHONPATH": str(project / "src"),
     }
     if name == "ours_nomw":

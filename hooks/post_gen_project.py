@@ -27,6 +27,7 @@ FEATURE_FILES = {
         "src/{package}/templates/tour",
         "src/{package}/_large/tour",
         "tests/test_tour.py",
+        "tests/test_uploads.py",
     ],
 }
 

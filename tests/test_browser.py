@@ -37,7 +37,11 @@ def server(tmp_path, redis_url):
     """The baked default project under gunicorn, production config, on a free port."""
     project = bake(tmp_path)
     port = free_port()
-    env = {"SECRET_KEY": "browser-test-secret-key-0123456789abcdef", "REDIS_URL": redis_url}
+    env = {
+        "SECRET_KEY": "browser-test-secret-key-0123456789abcdef",
+        "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
+    }
     process = serve(project, port, env)
     wait_for_port(port)
     yield f"http://127.0.0.1:{port}"

@@ -121,6 +121,7 @@ def test_package_tree_follows_the_layout(baked, answers):
         assert {path.name for path in (package / "templates").iterdir()} == {
             "base.html",
             "errors.html",
+            "errors_bare.html",
         }
     assert (package / "core" / "database.py").exists() is (answers["auth"] == "yes")
     assert (package / "migrations" / "env.py").exists() is (answers["auth"] == "yes")
@@ -131,6 +132,7 @@ def test_tests_follow_the_features(baked, answers):
     tests = baked(answers) / "tests"
     assert (tests / "test_auth.py").exists() is (answers["auth"] == "yes")
     assert (tests / "test_tour.py").exists() is (answers["examples"] == "yes")
+    assert (tests / "test_uploads.py").exists() is (answers["examples"] == "yes")
     assert (tests / "test_main.py").exists()
     assert (tests / "test_converters.py").exists()  # the converter is core: always tested
 

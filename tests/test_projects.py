@@ -74,6 +74,7 @@ def test_make_install_test_lint_and_run(tmp_path):
 def gunicorn(project: Path, port: int, redis_url: str) -> subprocess.Popen:
     env = {
         "SECRET_KEY": "multi-instance-test-secret-key-0123456789",
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "REDIS_URL": redis_url,
         "FLASK_CONFIG": "production",
     }
@@ -90,7 +91,7 @@ def test_sessions_are_shared_by_two_servers(tmp_path, redis_url):
         for port in ports:
             servers.append(gunicorn(project, port, redis_url))
             wait_for_port(port)
-        cookie_name = "flask_starter_app_session"
+        cookie_name = "__Host-flask_starter_app_session"  # production: Secure, __Host-
 
         def one_client(_: int) -> tuple[int, int]:
             http = requests.Session()
@@ -125,7 +126,11 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
     project = bake(tmp_path)
     port = free_port()
     log = tmp_path / "server.log"
-    env = {"SECRET_KEY": "production-serving-test-secret-0123456789", "REDIS_URL": redis_url}
+    env = {
+        "SECRET_KEY": "production-serving-test-secret-0123456789",
+        "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "127.0.0.1,localhost",
+    }
     with log.open("w") as output:
         server = serve(project, port, env, output=output)  # wsgi:app defaults to production
     try:
@@ -140,14 +145,17 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
 
         page = requests.get(base + "/auth/login", timeout=10)
         assert 'name="csrf_token"' in page.text
-        cookie = page.cookies["flask_starter_app_session"]
+        # Looking at a form costs no session: its CSRF secret comes in a cookie of its own.
+        assert list(page.cookies.keys()) == ["__Host-flask_starter_app_csrf"]
+        cookie = page.cookies["__Host-flask_starter_app_csrf"]
         assert "Secure" in page.headers["Set-Cookie"]
+        assert page.headers["Cache-Control"] == "no-store"
         token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page.text).group(1)
         failed = requests.post(
             base + "/auth/login",
             data={"username": "nobody", "password": "wrong password", "csrf_token": token},
             headers={
-                "Cookie": f"flask_starter_app_session={cookie}",
+                "Cookie": f"__Host-flask_starter_app_csrf={cookie}",
                 "X-Request-ID": "trace-login-2",
             },
             timeout=10,

@@ -154,7 +154,7 @@ def test_cruft_brings_template_changes_without_touching_user_edits(tmp_path):
     git(project, "commit", "-qm", "baked")
 
     # The user's own work.
-    views = project / "src" / "flask_starter_app" / "views.py"
+    views = project / "src" / "flask_starter_app" / "main.py"
     views.write_text(
         views.read_text()
         + '\n\n@bp.get("/mine")\ndef mine() -> str:\n    """Mine."""\n    return "mine"\n'

@@ -39,20 +39,36 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(server):
-    """Fail fast on bad configuration (and migrate, unless MIGRATE_ON_START is off) once."""
+    """Check the configuration (and migrate the database) once, before any worker starts.
+
+    A bad setting stops the master here with one line naming it: no socket is opened and
+    no worker is started, so nothing restarts in a loop. With several instances, migrate
+    once before them and set MIGRATE_ON_START false on each.
+    """
+    import sys
+
     from dotenv import load_dotenv
 {%- if cookiecutter.auth == "yes" %}
     from flask_migrate import upgrade
+    from sqlalchemy.exc import OperationalError
 {%- endif %}
 
     from {{ cookiecutter.package_name }} import create_app
+    from {{ cookiecutter.package_name }}.config import ConfigurationError{% if cookiecutter.auth == "yes" %}, url_problem{% endif %}
 
     load_dotenv()
+    try:
+        {{ "app = " if cookiecutter.auth == "yes" else "" }}create_app()
+    except ConfigurationError as exc:
+        sys.exit(f"error: {exc}")
 {%- if cookiecutter.auth == "yes" %}
-    app = create_app()
-    if app.config["MIGRATE_ON_START"]:
+    if not app.config["MIGRATE_ON_START"]:
+        return
+    try:
         with app.app_context():
             upgrade()
-{%- else %}
-    create_app()
+    except OperationalError as exc:
+        # Unreachable, or refusing our login: one line, the password left out.
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        sys.exit(f"error: {url_problem('DATABASE_URL', url, exc.orig, 'cannot be used')}")
 {%- endif %}

@@ -7,10 +7,15 @@ from dotenv import load_dotenv
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.config import ConfigurationError
 
+# A gunicorn worker exiting with this status while it boots stops the whole server, where
+# any other status would have the master start another worker, forever.
+WORKER_BOOT_ERROR = 3
+
 # Values already in the environment win over .env.
 load_dotenv()
 try:
     app = create_app()
 except ConfigurationError as exc:
     # One clear line instead of a traceback per worker.
-    sys.exit(f"error: {exc}")
+    print(f"error: {exc}", file=sys.stderr, flush=True)
+    sys.exit(WORKER_BOOT_ERROR)

@@ -42,7 +42,7 @@ def no_redis(reason: str) -> None:
 
 
 # Routes for testing the core: one that never touches the session, a counter kept in the
-# session (JSON, so no CSRF token), and a form page whose CSRF token lives in the session.
+# session (JSON, so no CSRF token), and a form page whose POST needs its CSRF token.
 # Under /api/ so that errors answer JSON, as for any API client.
 probe = Blueprint("probe", __name__, url_prefix="/api/probe")
 
@@ -66,9 +66,11 @@ def counter():
     return jsonify(count=session.get("count", 0))
 
 
-@probe.get("/form")
+@probe.route("/form", methods=["GET", "POST"])
 def form() -> str:
-    """A page with a form, as the CSRF token it needs."""
+    """A page with a form, as the CSRF token it needs; its POST is checked by CSRFProtect."""
+    if request.method == "POST":
+        return "accepted"
     return f'<input name="csrf_token" value="{generate_csrf()}">'
 
 
@@ -128,6 +130,8 @@ def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path:
             "RATELIMIT_KEY_PREFIX": LIMITER_PREFIX,
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         }
+        if config_name == "production":
+            settings["TRUSTED_HOSTS"] = ["localhost"]  # what the test client sends
         settings.update(overrides)
         app = create_app(config_name, settings)
         app.register_blueprint(probe)

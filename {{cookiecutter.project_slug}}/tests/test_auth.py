@@ -162,7 +162,7 @@ def test_next_never_leaves_the_site(auth, target):
 def test_session_id_is_rotated_at_login(auth, client, app, make_app):
     auth.register()
     auth.logout()
-    client.get("/auth/login")
+    client.post("/api/probe/counter", json={})  # an anonymous session with data in it
     before = session_cookie(client, app).value
     auth.login()
     after = session_cookie(client, app).value
@@ -254,3 +254,15 @@ def test_pages_without_the_user_cost_no_redis_call(auth, client, redis_conn):
     after = redis_conn.info("commandstats")
     changed = {name for name in after if after[name] != before.get(name) and name != "cmdstat_info"}
     assert changed == set()
+
+
+def test_a_form_token_from_before_login_or_logout_is_refused_after_it(auth, client):
+    auth.register()
+    auth.logout()
+    before_login = csrf_token(client, "/auth/login")
+    auth.login()
+    assert client.post("/auth/logout", data={"csrf_token": before_login}).status_code == 400
+    before_logout = csrf_token(client, "/")
+    assert auth.logout().status_code == 302
+    response = client.post("/auth/login", data={"csrf_token": before_logout, "username": "alice"})
+    assert response.status_code == 400

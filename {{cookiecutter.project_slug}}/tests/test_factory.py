@@ -36,6 +36,7 @@ def test_production_is_the_default(monkeypatch, redis_url):
     monkeypatch.delenv("FLASK_CONFIG", raising=False)
     monkeypatch.setenv("SECRET_KEY", GOOD_SECRET)
     monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("TRUSTED_HOSTS", "example.com")
     app = create_app()
     assert app.config["CONFIG_NAME"] == "production"
     assert not app.debug
@@ -47,7 +48,7 @@ def test_production_is_the_default(monkeypatch, redis_url):
     [
         (None, "SECRET_KEY is not set"),
         ("change-me", "SECRET_KEY is a placeholder"),
-        ("short", "shorter than 24 characters"),
+        ("short", "shorter than 32 characters"),
     ],
 )
 def test_production_refuses_a_bad_secret_key(monkeypatch, redis_url, secret, message):

@@ -65,7 +65,18 @@ def test_security_headers(client):
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "camera=()" in headers["Permissions-Policy"]
+    assert "geolocation=()" in headers["Permissions-Policy"]
     assert "Strict-Transport-Security" not in headers
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/probe/plain", "/static/style.css", "/nope"])
+def test_every_response_has_the_isolation_headers(client, path):
+    response = client.get(path)
+    response.close()
+    assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert response.headers["Permissions-Policy"]
 
 
 def test_hsts_in_production(app):
@@ -74,6 +85,7 @@ def test_hsts_in_production(app):
         {
             "SECRET_KEY": "a-long-random-production-secret-0123456789",
             "REDIS_URL": app.config["REDIS_URL"],
+            "TRUSTED_HOSTS": ["localhost"],
         },
     )
     headers = prod.test_client().get("/healthz").headers

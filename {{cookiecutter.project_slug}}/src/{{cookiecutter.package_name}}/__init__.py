@@ -14,6 +14,7 @@ from .core import (
     csrf,
     errors,
     health,
+    json_provider,
     limiter,
     logs,
     middleware,
@@ -36,6 +37,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
 
     # Core: what every page relies on and no page shows.
     logs.init_app(app)
+    json_provider.init_app(app)
     redis_client.init_app(app)
     sessions.init_app(app)
     csrf.init_app(app)

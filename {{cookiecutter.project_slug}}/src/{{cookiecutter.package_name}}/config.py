@@ -9,12 +9,16 @@ environment with a ``FLASK_`` prefix; the names in ``PLAIN_ENV_KEYS`` also witho
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 from flask import Config as FlaskConfig
 from flask import Flask
+
+from .core.redis_client import client_options
 
 
 class Config:
@@ -24,6 +28,13 @@ class Config:
     CONFIG_NAME = "base"
     # Signs the session cookie and CSRF tokens; production refuses to start without one.
     SECRET_KEY: str | None = None
+    # The host names this site answers to (Flask checks the Host header against them): any
+    # other gets a 400, so no link or redirect is ever built with an attacker's host name.
+    # A leading dot trusts subdomains (".example.com"). None trusts every host, which only
+    # development and testing do; production refuses to start without a list.
+    TRUSTED_HOSTS: ClassVar[list[str] | None] = None
+    # Forms without a valid CSRF token are refused; production refuses to turn this off.
+    WTF_CSRF_ENABLED = True
 
     # Redis holds the sessions and the rate-limit counters. One of REDIS_URL (redis://,
     # rediss://, unix://, or a cluster: redis+cluster://host:port,host:port) or
@@ -35,7 +46,12 @@ class Config:
     REDIS_SOCKET_TIMEOUT = 0.5
     REDIS_CONNECT_TIMEOUT = 0.5
     REDIS_RETRIES = 1
+    # After this many unreachable-Redis errors in a row, requests that need Redis get the 503
+    # at once for REDIS_BREAKER_RESET_SECONDS (also the Retry-After), then one probes.
+    REDIS_BREAKER_FAILURES = 2
+    REDIS_BREAKER_RESET_SECONDS = 5
 
+    # With SESSION_COOKIE_SECURE, derive() adds the __Host- prefix to both cookie names.
     SESSION_COOKIE_NAME = "{{ cookiecutter.package_name }}_session"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -49,11 +65,28 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     # Our session interface slides the TTL itself, only once half the lifetime is used.
     SESSION_REFRESH_EACH_REQUEST = False
+    # Sessions nobody logged in to (a flash message, a cart) are dropped sooner.
+    SESSION_ANONYMOUS_LIFETIME = timedelta(hours=1)
+    # A login lasts at most this long, however active the session (ASVS 3.3.2).
+    SESSION_ABSOLUTE_LIFETIME = timedelta(days=7)
+    # A session that would grow past this is refused (413) and not stored.
+    SESSION_MAX_BYTES = 4096
+    # The CSRF secret lives in this signed cookie, not in Redis: a visitor who only looks at
+    # a form costs no server state. Flask-WTF finds it under WTF_CSRF_FIELD_NAME in session.
+    CSRF_COOKIE_NAME = "{{ cookiecutter.package_name }}_csrf"
+    WTF_CSRF_FIELD_NAME = "csrf_token"
 
     # Bigger request bodies get a 413 before any view runs.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     UPLOAD_FOLDER: str | None = None  # derived: <instance folder>/uploads
     UPLOAD_EXTENSIONS = frozenset({"txt", "md", "pdf", "png", "jpg", "jpeg", "gif"})
+    # Each user's quota: files and bytes kept in their own folder under UPLOAD_FOLDER.
+    UPLOAD_MAX_FILES = 20
+    UPLOAD_MAX_BYTES = 20 * 1024 * 1024
+    # Longer original file names are refused with a 400 rather than cut short.
+    UPLOAD_MAX_NAME_LENGTH = 100
+    # Upload POSTs per user (per client address for visitors), in Flask-Limiter's syntax.
+    UPLOAD_RATE_LIMIT = "10 per minute"
 
     RATELIMIT_HEADERS_ENABLED = True
     # Throttle keys start with this, so apps sharing a Redis do not share counters.
@@ -99,6 +132,9 @@ class DevelopmentConfig(Config):
     DEBUG = True
     # A plain `flask run` expects a Redis here.
     REDIS_URL: str | None = "redis://127.0.0.1:6379/0"
+    # What a browser on this machine sends. werkzeug cannot match IPv6 literals such as
+    # [::1] (it cuts trusted names at the first colon), so use localhost for IPv6.
+    TRUSTED_HOSTS: ClassVar[list[str] | None] = ["localhost", "127.0.0.1"]
 
 
 class TestingConfig(Config):
@@ -107,6 +143,8 @@ class TestingConfig(Config):
     CONFIG_NAME = "testing"
     TESTING = True
     SECRET_KEY = "testing-only-secret-key-not-for-production"  # noqa: S105
+    # The test client's Host header.
+    TRUSTED_HOSTS: ClassVar[list[str] | None] = ["localhost"]
 
 
 class ProductionConfig(Config):
@@ -125,18 +163,41 @@ CONFIGS: dict[str, type[Config]] = {
     "production": ProductionConfig,
 }
 
-# Twelve-factor names read as they are, without the FLASK_ prefix.
+# Twelve-factor names read as they are, without the FLASK_ prefix. TRUSTED_HOSTS is
+# comma-separated ("example.com,www.example.com"); FLASK_TRUSTED_HOSTS takes a JSON list.
 PLAIN_ENV_KEYS = (
     "SECRET_KEY",
     "REDIS_URL",
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_SERVICE",
     "DATABASE_URL",
+    "TRUSTED_HOSTS",
 )
 
-# Values seen in examples and docs; a production key must be none of them.
-PLACEHOLDER_SECRETS = {"change-me", "changeme", "dev", "secret", "development", "your-secret-key"}
-MIN_SECRET_LENGTH = 24
+# How examples and docs begin their keys; a production key begins with none of them.
+PLACEHOLDER_PREFIXES = (
+    "change-me",
+    "change_me",
+    "changeme",
+    "django-insecure-",
+    "secret",
+    "insecure",
+    "replace-me",
+    "your-secret",
+    "placeholder",
+    "development",
+    "testing-only",
+)
+MIN_SECRET_LENGTH = 32
+# secrets.token_urlsafe(32) gives about 30 different characters; 8 is plainly not random.
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+# A host name as Flask compares it (IDNA-encoded), optionally with a leading dot or a port.
+HOST_NAME = re.compile(r"\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?(:[0-9]{1,5})?")
+# "scheme://user:password@": up to the last "@", so a password with "@" or "/" in it
+# is hidden whole (when unsure, more is hidden, never less).
+USERINFO = re.compile(r"^(?P<head>(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^:/@]*):(?P<password>.*)@")
+NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+HOST_PREFIX = "__Host-"
 
 
 class ConfigurationError(RuntimeError):
@@ -171,18 +232,40 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
     """Fill in the settings computed from others; the only writes after loading."""
     if not config["UPLOAD_FOLDER"]:
         config["UPLOAD_FOLDER"] = os.path.join(instance_path, "uploads")
+    if isinstance(config["TRUSTED_HOSTS"], str):
+        config["TRUSTED_HOSTS"] = parse_hosts(config["TRUSTED_HOSTS"])
 {%- if cookiecutter.auth == "yes" %}
     if not config["SQLALCHEMY_DATABASE_URI"]:
         config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"]) or (
             "sqlite:///" + os.path.join(instance_path, "app.db")
         )
 {%- endif %}
+    for key in ("SESSION_ANONYMOUS_LIFETIME", "SESSION_ABSOLUTE_LIFETIME"):
+        if not isinstance(config[key], timedelta):  # seconds, from the environment
+            config[key] = timedelta(seconds=int(config[key]))
+    if host_prefix_allowed(config):
+        for key in ("SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME"):
+            if not config[key].startswith(HOST_PREFIX):
+                config[key] = HOST_PREFIX + config[key]
     if not config["RATELIMIT_STORAGE_URI"]:
         config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(config)
-        config["RATELIMIT_STORAGE_OPTIONS"] = {
-            "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
-            "socket_connect_timeout": config["REDIS_CONNECT_TIMEOUT"],
-        }
+        # The app client's timeouts and retry policy (redis-py's default retries a hung
+        # server three times: seconds per rate-limited request in an outage).
+        config["RATELIMIT_STORAGE_OPTIONS"] = client_options(config)
+
+
+def host_prefix_allowed(config: Mapping[str, Any]) -> bool:
+    """True when the cookies can be ``__Host-``: Secure, Path=/ and no Domain.
+
+    Browsers then refuse the cookie from any other host (a sibling subdomain cannot plant
+    or overwrite it) or over plain HTTP, so development on http://localhost is left alone.
+    """
+    return bool(
+        config["SESSION_COOKIE_SECURE"]
+        and not config["SESSION_COOKIE_DOMAIN"]
+        and config["SESSION_COOKIE_PATH"] in (None, "/")
+        and config["APPLICATION_ROOT"] == "/"
+    )
 
 
 {%- if cookiecutter.auth == "yes" %}
@@ -213,27 +296,110 @@ def limiter_storage_uri(config: Mapping[str, Any]) -> str:
     return url
 
 
-def production_problems(config: Mapping[str, Any]) -> list[str]:
-    """What is missing or unsafe for production, as sentences."""
-    problems = []
-    secret = config.get("SECRET_KEY") or ""
+def parse_hosts(value: str) -> list[str]:
+    """``"example.com, www.example.com"`` -> ["example.com", "www.example.com"]."""
+    return [host.strip() for host in value.split(",") if host.strip()]
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***, for error messages and logs."""
+    return USERINFO.sub(r"\g<head>:***@", url, count=1)
+
+
+def password_of(url: str) -> str:
+    """The password in the URL, or an empty string."""
+    match = USERINFO.match(url)
+    return match["password"] if match else ""
+
+
+def url_problem(name: str, url: str, error: BaseException, verdict: str = "is malformed") -> str:
+    """One sentence naming the setting and the reason, with no password in it."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    password = password_of(url)
+    for spelling in {password, unquote(password)} - {""}:
+        reason = reason.replace(spelling, "***")
+    return f"{name} ({redact(url)}) {verdict}: {reason}"
+
+
+def secret_key_problems(secret: str) -> list[str]:
+    """Why the key is unsafe for production, if it is."""
     if not secret:
-        problems.append("SECRET_KEY is not set")
-    elif secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
-        problems.append(
-            f"SECRET_KEY is a placeholder or shorter than {MIN_SECRET_LENGTH} characters"
-        )
+        return ["SECRET_KEY is not set"]
+    lowered = secret.lower()
+    prefix = next((prefix for prefix in PLACEHOLDER_PREFIXES if lowered.startswith(prefix)), None)
+    if prefix:
+        return [f"SECRET_KEY is a placeholder (it starts with {prefix!r})"]
+    if len(secret) < MIN_SECRET_LENGTH:
+        return [f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"]
+    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return ["SECRET_KEY is not random (too few different characters)"]
+    return []
+
+
+def trusted_hosts_problems(hosts: Any) -> list[str]:
+    """Why TRUSTED_HOSTS cannot protect production, if it cannot."""
+    if hosts is None:
+        return ["TRUSTED_HOSTS is not set (the host names of the site, e.g. example.com)"]
+    if not isinstance(hosts, list | tuple) or not all(isinstance(host, str) for host in hosts):
+        return ["TRUSTED_HOSTS must be a list of host names"]
+    if not hosts:
+        return ["TRUSTED_HOSTS is empty"]
+    return [
+        f"TRUSTED_HOSTS entry {host!r} is not a host name"
+        for host in hosts
+        if not HOST_NAME.fullmatch(host)
+    ]
+
+
+def connection_problems(config: Mapping[str, Any]) -> list[str]:
+    """Connection URLs that cannot be used as written (building a client connects nowhere)."""
+    from .core.redis_client import build_client
+
+    problems = []
+    name = "REDIS_SENTINELS" if config.get("REDIS_SENTINELS") else "REDIS_URL"
+    if config.get(name):
+        try:
+            build_client(config)
+        except (ValueError, TypeError) as exc:
+            problems.append(url_problem(name, config[name], exc))
+{%- if cookiecutter.auth == "yes" %}
+    database_url = config.get("SQLALCHEMY_DATABASE_URI") or ""
+    if database_url:
+        import sqlalchemy
+        from sqlalchemy.exc import SQLAlchemyError
+
+        setting = "DATABASE_URL" if config.get("DATABASE_URL") else "SQLALCHEMY_DATABASE_URI"
+        try:
+            sqlalchemy.create_engine(database_url).dispose()
+        except (SQLAlchemyError, ImportError, ValueError, TypeError) as exc:
+            problems.append(url_problem(setting, database_url, exc))
+{%- endif %}
+    return problems
+
+
+def production_problems(config: Mapping[str, Any]) -> list[str]:
+    """What is missing or unsafe for production, as sentences naming each setting."""
+    problems = secret_key_problems(config.get("SECRET_KEY") or "")
     if not (config.get("REDIS_URL") or config.get("REDIS_SENTINELS")):
         problems.append("REDIS_URL is not set")
+    problems += connection_problems(config)
+    problems += trusted_hosts_problems(config.get("TRUSTED_HOSTS"))
+    if config.get("DEBUG"):
+        problems.append("DEBUG is on (unset FLASK_DEBUG): the debugger runs code for anyone")
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("SESSION_COOKIE_SECURE is off: session cookies would cross plain HTTP")
+    if not config.get("WTF_CSRF_ENABLED"):
+        problems.append("WTF_CSRF_ENABLED is off: forms would accept cross-site posts")
     return problems
 
 
 def check_production(config: Mapping[str, Any]) -> None:
-    """Refuse to start production with missing or unsafe settings."""
+    """Refuse to start production with missing or unsafe settings, in one line."""
     problems = production_problems(config)
     if problems:
+        advice = " (see .env.example)"
+        if any(problem.startswith("SECRET_KEY") for problem in problems):
+            advice += f"; make a key with {NEW_KEY_COMMAND}"
         raise ConfigurationError(
-            "Refusing to start in production: "
-            + "; ".join(problems)
-            + ". Set them in the environment (see .env.example)."
+            "Refusing to start in production: " + "; ".join(problems) + f". Fix them{advice}."
         )

@@ -8,13 +8,18 @@ longer need it (or bake with ``examples=no``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+{%- if cookiecutter.auth == "yes" %}
+from pathlib import Path
+{%- endif %}
 from typing import Any, ClassVar
 
 from flask import (
     Blueprint,
     Response,
+{%- if cookiecutter.auth == "yes" %}
+    abort,
+{%- endif %}
     current_app,
     flash,
     jsonify,
@@ -27,15 +32,24 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
+from flask_limiter.util import get_remote_address
+from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.utils import secure_filename
 
+{% if cookiecutter.auth == "yes" -%}
+from {{ cookiecutter.package_name }}.auth import logged_in_user, login_required
+{% endif -%}
+from {{ cookiecutter.package_name }}.core import uploads
 from {{ cookiecutter.package_name }}.core.csrf import csrf
+from {{ cookiecutter.package_name }}.core.limiter import limiter
 
 bp = Blueprint("tour", __name__, template_folder="templates")
 
 THEMES = ("light", "dark")
 THEME_COOKIE_MAX_AGE = 365 * 24 * 3600
+# The largest id the item route matches (1-9 digits): the last item has no "next" link.
+MAX_ITEM_ID = 999_999_999
 
 
 @bp.app_template_filter()
@@ -60,7 +74,9 @@ bp.add_url_rule("/home", endpoint="home", redirect_to="/")
 @bp.get('/items/<regex("[0-9]{1,9}"):item_id>')
 def item(item_id: str) -> str:
     """A route using the regex converter: only 1-9 digits match, anything else is a 404."""
-    return render_template("tour/item.html", item_id=int(item_id))
+    number = int(item_id)
+    next_id = number + 1 if number < MAX_ITEM_ID else None
+    return render_template("tour/item.html", item_id=number, next_id=next_id)
 
 
 @bp.get("/robots.txt")
@@ -84,44 +100,135 @@ def set_theme() -> ResponseReturnValue:
     theme = request.form.get("theme", "")
     response = redirect(url_for("tour.preferences"))
     if theme == "default":
-        response.delete_cookie("theme")
+        response.delete_cookie("theme", secure=current_app.config["SESSION_COOKIE_SECURE"])
     elif theme in THEMES:
         response.set_cookie(
-            "theme", theme, max_age=THEME_COOKIE_MAX_AGE, samesite="Lax", httponly=True
+            "theme",
+            theme,
+            max_age=THEME_COOKIE_MAX_AGE,
+            samesite="Lax",
+            httponly=True,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
         )
     else:
         raise BadRequest(f"Unknown theme {theme!r}: choose one of {', '.join(THEMES)}.")
     return response
 
 
-def allowed_upload(filename: str) -> bool:
-    """True for names whose extension is in UPLOAD_EXTENSIONS."""
-    extension = filename.rpartition(".")[2].lower()
-    return "." in filename and extension in current_app.config["UPLOAD_EXTENSIONS"]
+def upload_limit() -> str:
+    """The throttle on upload POSTs, from config."""
+    limit: str = current_app.config["UPLOAD_RATE_LIMIT"]
+    return limit
+
+
+def checked_upload() -> tuple[FileStorage, str]:
+    """The uploaded file and the name to show for it, or a 400 saying what is wrong."""
+    config = current_app.config
+    file = request.files.get("file")
+    original = file.filename if file else None
+    if file is None or not original:
+        raise BadRequest("Choose a file to upload.")
+    if len(original) > config["UPLOAD_MAX_NAME_LENGTH"]:
+        raise BadRequest(
+            f"That file name is too long: at most {config['UPLOAD_MAX_NAME_LENGTH']} characters."
+        )
+    extension = original.rpartition(".")[2].lower() if "." in original else ""
+    if extension not in config["UPLOAD_EXTENSIONS"]:
+        allowed = ", ".join(sorted(config["UPLOAD_EXTENSIONS"]))
+        raise BadRequest(f"That file type is not accepted. Allowed: {allowed}.")
+    # secure_filename drops what it cannot spell in ASCII ("ファイル.txt" -> "txt").
+    name = secure_filename(original)
+    if not name.lower().endswith(f".{extension}"):
+        name = f"file.{extension}"
+    return file, name
+
+
+def upload_error(
+    error: BadRequest | uploads.QuotaExceeded, page: Callable[[], str]
+) -> ResponseReturnValue:
+    """Show the upload page again with what went wrong, as a 400."""
+    message = error.description if isinstance(error, BadRequest) else str(error)
+    flash(message or "That upload was refused.", "error")
+    return page(), 400
+{%- if cookiecutter.auth == "yes" %}
+
+
+def upload_key() -> str:
+    """Throttle key: the user when logged in, else the client address."""
+    user = logged_in_user()
+    return f"upload:user-{user.id}" if user else f"upload:{get_remote_address()}"
+
+
+def my_folder() -> Path:
+    """The logged-in user's upload folder (login_required has checked there is a user)."""
+    user = logged_in_user()
+    if user is None:
+        abort(401)
+    return uploads.user_folder(user.id)
+
+
+def upload_page() -> str:
+    """The form and the list of the user's files."""
+    return render_template("tour/upload.html", files=uploads.list_files(my_folder()), stores=True)
 
 
 @bp.route("/upload", methods=["GET", "POST"])
+@login_required
+@limiter.limit(upload_limit, key_func=upload_key, methods=["POST"])
 def upload() -> ResponseReturnValue:
-    """Store an uploaded file in the instance folder under a safe name."""
+    """Keep an uploaded file in the user's own folder, within their quota."""
     if request.method == "GET":
-        return render_template("tour/upload.html")
-    file = request.files.get("file")
-    filename = secure_filename(file.filename or "") if file else ""
-    error = None
-    if not file or not file.filename:
-        error = "Choose a file to upload."
-    elif not filename or not allowed_upload(filename):
-        allowed = ", ".join(sorted(current_app.config["UPLOAD_EXTENSIONS"]))
-        error = f"That file type is not accepted. Allowed: {allowed}."
-    if error is not None:
-        flash(error, "error")
-        return render_template("tour/upload.html"), 400
-    assert file is not None  # noqa: S101 - checked above
-    folder = current_app.config["UPLOAD_FOLDER"]
-    os.makedirs(folder, exist_ok=True)
-    file.save(os.path.join(folder, filename))
-    flash(f"Uploaded {filename}.", "success")
+        return upload_page()
+    try:
+        file, name = checked_upload()
+        stored = uploads.save(my_folder(), file, name)
+    except (BadRequest, uploads.QuotaExceeded) as error:
+        return upload_error(error, upload_page)
+    flash(f"Uploaded {stored.name}.", "success")
     return redirect(url_for("tour.upload"))
+
+
+@bp.post('/upload/<regex("[0-9a-f]{32}"):file_id>/delete')
+@login_required
+def delete_upload(file_id: str) -> ResponseReturnValue:
+    """Delete one of the user's own files; another user's id is simply not found."""
+    stored = uploads.find(my_folder(), file_id)
+    if stored is None:
+        abort(404)
+    stored.path.unlink(missing_ok=True)
+    flash(f"Deleted {stored.name}.", "success")
+    return redirect(url_for("tour.upload"))
+{%- else %}
+
+
+def upload_key() -> str:
+    """Throttle key: the client address."""
+    return f"upload:{get_remote_address()}"
+
+
+def upload_page() -> str:
+    """The form; without accounts there is no list of files."""
+    return render_template("tour/upload.html", files=None, stores=False)
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@limiter.limit(upload_limit, key_func=upload_key, methods=["POST"])
+def upload() -> ResponseReturnValue:
+    """Check an uploaded file and say how it would be stored, without keeping it.
+
+    Files kept for anonymous visitors could not be bounded (a new session is a new
+    quota), so without accounts nothing is written to disk.
+    """
+    if request.method == "GET":
+        return upload_page()
+    try:
+        file, name = checked_upload()
+    except BadRequest as error:
+        return upload_error(error, upload_page)
+    size = len(file.read())
+    flash(f"Checked {name} ({size} bytes). Without accounts, uploads are not kept.", "success")
+    return redirect(url_for("tour.upload"))
+{%- endif %}
 
 
 class CounterAPI(MethodView):

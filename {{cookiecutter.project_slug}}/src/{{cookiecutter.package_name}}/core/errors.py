@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import Flask, Response, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 # Headers that describe the error body itself; ours replaces it.
 BODY_HEADERS = {"content-type", "content-length"}
+# Enough of a refused Host header to recognise it in the log.
+LOGGED_HOST_LENGTH = 100
 
 
 def wants_json() -> bool:
@@ -19,8 +21,34 @@ def wants_json() -> bool:
     )
 
 
+def untrusted_host() -> bool:
+    """True when Flask refused the Host header (it is not in TRUSTED_HOSTS)."""
+    return isinstance(request.routing_exception, SecurityError)
+
+
+def refuse_untrusted_host() -> None:
+    """Stop a request for a host this site does not serve before the views' hooks run."""
+    if untrusted_host():
+        raise SecurityError("This server does not answer for that host name.")
+
+
+def render_untrusted_host() -> Response:
+    """A 400 with one log line; the page has no links, as no URL can be built for the host."""
+    host = request.headers.get("Host", "")[:LOGGED_HOST_LENGTH]
+    current_app.logger.warning("Refused a request for host %r: it is not in TRUSTED_HOSTS", host)
+    description = "This server does not answer for that host name."
+    if wants_json():
+        response = jsonify(error="Bad Request", status=400, description=description)
+    else:
+        response = Response(render_template("errors_bare.html", code=400, description=description))
+    response.status_code = 400
+    return response
+
+
 def render_error(error: HTTPException) -> Response:
     """One page for every HTTP error, keeping headers such as Allow and Retry-After."""
+    if untrusted_host():
+        return render_untrusted_host()
     code = error.code or 500
     if wants_json():
         response = jsonify(error=error.name, status=code, description=error.description)
@@ -42,6 +70,7 @@ def handle_unexpected(error: InternalServerError) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Register the handlers."""
+    """Register the handlers, and the Host check ahead of the features' own hooks."""
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, handle_unexpected)
+    app.before_request(refuse_untrusted_host)

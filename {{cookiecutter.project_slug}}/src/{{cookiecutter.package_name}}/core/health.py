@@ -7,8 +7,14 @@ import time
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from . import redis_client
+from .breaker import UNREACHABLE, CircuitOpen
 
 bp = Blueprint("health", __name__)
+
+# Written with a short expiry on every readiness check: a Redis that is out of memory or a
+# read-only replica still answers PING, but cannot keep a session.
+PROBE_KEY_SUFFIX = "readyz"
+PROBE_TTL_MS = 5000
 
 
 @bp.get("/healthz")
@@ -19,13 +25,18 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ready to serve: Redis answers a PING (with its round-trip time)."""
+    """Ready to serve: Redis accepts a write (with its round-trip time)."""
     started = time.perf_counter()
+    key = current_app.config["SESSION_KEY_PREFIX"] + PROBE_KEY_SUFFIX
     try:
-        redis_client.get_client().ping()
+        with redis_client.get_breaker().guard():
+            redis_client.get_client().set(key, "1", px=PROBE_TTL_MS)
     except redis_client.UNAVAILABLE as exc:
-        current_app.logger.error("Readiness check failed, Redis is unreachable: %s", exc)
-        return jsonify(status="unavailable", redis="unreachable"), 503
+        state = "refusing-writes"  # answered with an error: out of memory, read-only...
+        if isinstance(exc, UNREACHABLE):
+            state = "circuit-open" if isinstance(exc, CircuitOpen) else "unreachable"
+        current_app.logger.error("Readiness check failed: %s", redis_client.describe(exc))
+        return jsonify(status="unavailable", redis=state), 503
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     return jsonify(status="ok", redis="ok", redis_latency_ms=latency_ms), 200
 

@@ -2,7 +2,7 @@
 
 The storage URI and its options are derived from REDIS_URL / REDIS_SENTINELS in
 ``config.derive``, so the counters live beside the sessions. Redis being unreachable while
-a limit is checked gives the 503 page, as it does for the session.
+a limit is checked gives the 503 page (``redis_client.handle_redis_error``).
 """
 
 from __future__ import annotations
@@ -10,19 +10,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import RedisClusterStorage, Storage
-from werkzeug.exceptions import ServiceUnavailable
 
 from . import redis_client
-from .errors import render_error
 
 # No default limits: only the routes that name a limit are counted.
 limiter = Limiter(key_func=get_remote_address)
-
-RETRY_AFTER_SECONDS = 5
 
 
 class LazyRedisClusterStorage(Storage):
@@ -80,18 +76,6 @@ class LazyRedisClusterStorage(Storage):
         self.storage.clear(key)
 
 
-def storage_unavailable(error: Exception) -> Response:
-    """Redis failed while a limit was checked: the 503 page, one log line, no traceback."""
-    current_app.logger.error("Redis is unreachable, cannot check a rate limit: %s", error)
-    page = ServiceUnavailable(
-        "The service is temporarily unavailable. Please try again in a few seconds.",
-        retry_after=RETRY_AFTER_SECONDS,
-    )
-    return render_error(page)
-
-
 def init_app(app: Flask) -> None:
     """Bind the limiter to the app's configuration."""
     limiter.init_app(app)
-    for error in redis_client.UNAVAILABLE:
-        app.register_error_handler(error, storage_unavailable)

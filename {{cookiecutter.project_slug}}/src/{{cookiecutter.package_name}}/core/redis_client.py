@@ -1,22 +1,33 @@
-"""The one Redis client of the app, built from config: sessions and health checks use it.
+"""The one Redis client of the app, built from config, and what a Redis fault becomes: a 503.
+
+Sessions and readiness go through one circuit breaker per app (``get_breaker()``), so a
+hung Redis costs one socket timeout, not one per request. Any Redis error that reaches
+Flask (out of memory, read-only replica, loading, wrong password, unreachable) is answered
+by the 503 page with Retry-After and logged in one line: never a 500, never "logged out".
 
 REDIS_URL may name one server (redis://, rediss://, unix://) or a Redis Cluster
-(redis+cluster://host:port[,host:port...]); REDIS_SENTINELS names Sentinels instead.
+(redis+cluster://host:port[,host:port...]); REDIS_SENTINELS names Sentinels instead. A
+cluster client connects as it is built, so every client is built on first use.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import redis
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
+from werkzeug.exceptions import ServiceUnavailable
+
+from .breaker import UNREACHABLE, CircuitBreaker, CircuitOpen
+from .errors import render_error
 
 SCHEMES = ("redis://", "rediss://", "unix://")
 CLUSTER_SCHEME = "redis+cluster://"
@@ -24,25 +35,43 @@ CLUSTER_SCHEME = "redis+cluster://"
 # What the app talks to: one server (or a Sentinel's master), or a cluster.
 Client = redis.Redis | RedisCluster
 
-# Errors after which a command is tried once more on a fresh connection.
-CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Every Redis failure means "the store cannot serve this request now", as opposed to a bug
+# in a view: OOM and READONLY answers included, not only a dead socket.
+# A cluster with a slot no live node serves (a master down, its replica not yet promoted)
+# raises an error of its own family.
+UNAVAILABLE = (redis.exceptions.RedisError, redis.exceptions.SlotNotCoveredError)
 
-# The errors that mean "Redis is unreachable right now", as opposed to a bug. A cluster adds
-# its own while a master is down or a replica is being promoted.
-UNAVAILABLE = (
-    *CONNECTION_ERRORS,
-    redis.exceptions.ClusterError,
-    redis.exceptions.SlotNotCoveredError,
-)
+
+class RedisUnavailable(ServiceUnavailable):
+    """Redis could not serve a request that needs it."""
+
+    description = "This service is temporarily unavailable. Please try again in a few seconds."
+
+    def __init__(self, description: str | None = None) -> None:
+        retry_after = math.ceil(current_app.config["REDIS_BREAKER_RESET_SECONDS"])
+        super().__init__(description, retry_after=retry_after)
+
+
+def describe(error: Exception) -> str:
+    """A short cause for the log line: unreachable, or the error Redis answered with."""
+    kind = "unreachable" if isinstance(error, UNREACHABLE) else "failing"
+    return f"Redis is {kind} ({type(error).__name__}: {error})"
 
 
 def client_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Timeouts and one quick retry, set explicitly: redis-py's defaults differ by constructor."""
+    """Timeouts and one quick retry, set explicitly: redis-py's defaults differ by constructor.
+
+    Only a dropped connection is retried (a failover, an idle socket closed): a timeout
+    means a hung server, and waiting for it twice only doubles the wait.
+    """
     return {
         "socket_timeout": config["REDIS_SOCKET_TIMEOUT"],
         "socket_connect_timeout": config["REDIS_CONNECT_TIMEOUT"],
-        "retry": Retry(ExponentialBackoff(cap=0.1, base=0.01), config["REDIS_RETRIES"]),
-        "retry_on_error": list(CONNECTION_ERRORS),
+        "retry": Retry(
+            ExponentialBackoff(cap=0.1, base=0.01),
+            config["REDIS_RETRIES"],
+            supported_errors=(redis.exceptions.ConnectionError,),
+        ),
         "health_check_interval": 30,
     }
 
@@ -136,8 +165,20 @@ class LazyClient:
         return self.client
 
 
+def handle_redis_error(error: Exception) -> Response:
+    """The safety net: a Redis error from any view or hook (the limiter's too) is a 503.
+
+    Calls made outside the breaker (the limiter has its own connection) still teach it
+    that Redis is unreachable, so the session requests that follow fail fast.
+    """
+    if isinstance(error, UNREACHABLE) and not isinstance(error, CircuitOpen):
+        get_breaker().record_failure()
+    current_app.logger.error("%s: answering 503", describe(error))
+    return render_error(RedisUnavailable())
+
+
 def init_app(app: Flask) -> None:
-    """Check the settings now; build the client when it is first used (that needs no server)."""
+    """Build the client and its breaker; it connects on first use, so this needs no server."""
     if not (app.config["REDIS_URL"] or app.config["REDIS_SENTINELS"]):
         raise ValueError("REDIS_URL is not set: the app keeps its sessions in Redis.")
     if not app.config["REDIS_SENTINELS"] and app.config["REDIS_URL"].startswith(CLUSTER_SCHEME):
@@ -147,9 +188,20 @@ def init_app(app: Flask) -> None:
     else:
         client = build_client(app.config)  # redis.Redis connects on its first command
         app.extensions["redis"] = LazyClient(lambda: client)
+    app.extensions["redis_breaker"] = CircuitBreaker(
+        app.config["REDIS_BREAKER_FAILURES"], app.config["REDIS_BREAKER_RESET_SECONDS"]
+    )
+    for error in UNAVAILABLE:
+        app.register_error_handler(error, handle_redis_error)
 
 
 def get_client() -> Client:
-    """The current app's client."""
+    """The current app's client, built now if this is its first use."""
     holder: LazyClient = current_app.extensions["redis"]
     return holder.get()
+
+
+def get_breaker() -> CircuitBreaker:
+    """The current app's circuit breaker for Redis."""
+    breaker: CircuitBreaker = current_app.extensions["redis_breaker"]
+    return breaker

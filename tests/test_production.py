@@ -1,0 +1,137 @@
+"""The baked project under gunicorn: unsafe settings stop the master, other hosts get a 400.
+
+Each refusal must end the whole server (exit status not 0, within a timeout, no worker
+respawned in a loop), in one line that names the setting, with no traceback and no
+password.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import bake, free_port, serve, stop_group, wait_for_port
+
+PASSWORD = "S3cretPassw0rd"
+GOOD = {
+    "SECRET_KEY": "production-test-key-8b1f0c2e9d7a4c6b5e3f1a0d",
+    "TRUSTED_HOSTS": "127.0.0.1,localhost,example.com",
+}
+REFUSALS = {
+    "debug": ({"FLASK_DEBUG": "1"}, "DEBUG is on"),
+    "insecure-cookie": ({"FLASK_SESSION_COOKIE_SECURE": "false"}, "SESSION_COOKIE_SECURE is off"),
+    "no-csrf": ({"FLASK_WTF_CSRF_ENABLED": "false"}, "WTF_CSRF_ENABLED is off"),
+    "no-hosts": ({"TRUSTED_HOSTS": " , "}, "TRUSTED_HOSTS is empty"),
+    "short-key": ({"SECRET_KEY": "too-short-a-key"}, "SECRET_KEY is shorter than 32"),
+    "placeholder-key": (
+        {"SECRET_KEY": "django-insecure-" + "x7Kp2mQ9vR4tW8yZ3bN6cF1hJ5"},
+        "SECRET_KEY is a placeholder",
+    ),
+    "redis-url": ({"REDIS_URL": f"http://user:{PASSWORD}@redis.example/0"}, "REDIS_URL ("),
+    "database-url": (
+        {"DATABASE_URL": f"postgresql://user:{PASSWORD}@db.example:port/app"},
+        "DATABASE_URL (",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The default bake (auth and examples included), shared by this module's servers."""
+    return bake(tmp_path_factory.mktemp("production"))
+
+
+def run_until_exit(project: Path, env: dict[str, str], *options: str, timeout: float = 60):
+    """Start gunicorn and wait for it to end by itself: its exit status and output."""
+    log = project.parent / f"gunicorn-{free_port()}.log"
+    with log.open("w") as output:
+        process = serve(project, free_port(), env, *options, output=output)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_group(process)
+        pytest.fail(f"gunicorn still ran after {timeout}s:\n{log.read_text()[-3000:]}")
+    return process.returncode, log.read_text()
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_unsafe_setting_stops_the_master(project, redis_url, case):
+    changes, named = REFUSALS[case]
+    returncode, output = run_until_exit(project, {"REDIS_URL": redis_url} | GOOD | changes)
+    assert returncode != 0
+    naming = [line for line in output.splitlines() if named in line]
+    assert len(naming) == 1, output
+    assert naming[0].startswith("error: Refusing to start in production: ")
+    assert "Traceback" not in output
+    assert PASSWORD not in output
+    assert "Booting worker" not in output  # the master stopped before starting any
+
+
+def test_without_the_config_file_a_worker_stops_the_server(project, redis_url, tmp_path):
+    """gunicorn run without gunicorn.conf.py: the worker's exit status 3 ends the master."""
+    bare = tmp_path / "bare.conf.py"
+    bare.write_text("")
+    env = {"REDIS_URL": redis_url} | GOOD | {"FLASK_DEBUG": "1"}
+    returncode, output = run_until_exit(project, env, "-c", str(bare), "--workers", "1")
+    assert returncode == 3, output
+    assert len([line for line in output.splitlines() if "DEBUG is on" in line]) == 1, output
+    assert "Traceback" not in output
+    assert output.count("Booting worker") == 1  # not respawned
+
+
+@pytest.fixture(scope="module")
+def server(project, tmp_path_factory):
+    """The project under gunicorn with safe settings; yields its URL and log file."""
+    from tools.servers import start_redis_server
+
+    redis_process, redis_port = start_redis_server()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    port = free_port()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"} | GOOD
+    with log.open("w") as output:
+        process = serve(project, port, env, "--workers", "1", output=output)
+    try:
+        wait_for_port(port, process=process)
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        stop_group(process)
+        stop_group(redis_process)
+
+
+def test_untrusted_host_gets_a_400_and_one_log_line(server):
+    base, log = server
+    response = requests.get(base + "/about", headers={"Host": "evil.example"}, timeout=10)
+    assert response.status_code == 400
+    assert "does not answer for that host name" in response.text
+    assert "evil.example" not in response.text
+    home = requests.get(
+        base + "/home", headers={"Host": "evil.example"}, allow_redirects=False, timeout=10
+    )
+    assert home.status_code == 400
+    assert "Location" not in home.headers
+    lines = log.read_text().splitlines()
+    assert "Traceback" not in log.read_text()
+    refused = [json.loads(line) for line in lines if "Refused a request for host" in line]
+    assert [record["level"] for record in refused] == ["WARNING", "WARNING"]
+    assert "evil.example" in refused[0]["message"]
+
+
+def test_redirects_name_a_trusted_host_over_https(server):
+    """Behind a TLS proxy on this machine (gunicorn trusts its X-Forwarded-Proto)."""
+    base, _ = server
+    response = requests.get(
+        base + "/home",
+        headers={"Host": "example.com", "X-Forwarded-Proto": "https"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 308
+    assert response.headers["Location"] == "https://example.com/"
+    login = requests.get(
+        base + "/auth/account", headers={"Host": "example.com"}, allow_redirects=False, timeout=10
+    )
+    assert login.status_code == 302
+    assert login.headers["Location"].startswith("/auth/login")  # relative: no host at all
