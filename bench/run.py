@@ -39,6 +39,8 @@ GUNICORN_FLAGS = ["--workers", "2", "--worker-class", "sync"]
 GUNICORN_COMMON = ["--config", "/dev/null", "--log-level", "warning"]
 COOKIE_NAME = "flask_starter_app_session"
 SECRET = "bench-secret-key-0123456789abcdefghij"
+# Production with accounts requires a mail server; the bench sends no mail.
+MAIL = {"MAIL_SERVER": "127.0.0.1"}
 
 
 @dataclass
@@ -263,6 +265,7 @@ print(json.dumps({{"ours_ms": ours * 1000, "bare_ms": ref * 1000, "rules": rules
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "PYTHONPATH": str(project / "src"),
         "INSTANCE_PATH": str(project / "instance"),
+        **MAIL,
     }
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -315,7 +318,7 @@ def memory_per_session(redis_server: RedisServer, project: Path, sessions: int) 
 
 
 def ours_server(project: Path, redis_url: str, name: str) -> Server:
-    env = {
+    env = MAIL | {
         "FLASK_CONFIG": "production",
         "SECRET_KEY": SECRET,
         "REDIS_URL": redis_url,

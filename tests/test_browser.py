@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from conftest import ROOT, bake, free_port, serve, stop_group, wait_for_port
 
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", ROOT / "build" / "artifacts"))
@@ -32,8 +36,33 @@ def chromium_path() -> str:
     return path
 
 
+class Inbox:
+    """An SMTP sink (aiosmtpd): keeps what the app sends, for the test to open."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        self.messages.append(email.message_from_bytes(raw, policy=email.policy.default))
+        return "250 Message accepted"
+
+    def link(self, address: str) -> str:
+        """The link in the newest mail to ``address``."""
+        mail = [message for message in self.messages if message["To"] == address][-1]
+        return re.search(r"https?://\S+", mail.get_body(("plain",)).get_content()).group(0)
+
+
 @pytest.fixture
-def server(tmp_path, redis_url):
+def inbox():
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture
+def server(tmp_path, redis_url, inbox):
     """The baked default project under gunicorn, production config, on a free port."""
     project = bake(tmp_path)
     port = free_port()
@@ -41,6 +70,10 @@ def server(tmp_path, redis_url):
         "SECRET_KEY": "browser-test-secret-key-0123456789abcdef",
         "REDIS_URL": redis_url,
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
+        "APP_BASE_URL": f"http://127.0.0.1:{port}",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(inbox.port),
+        "MAIL_USE_TLS": "false",
     }
     process = serve(project, port, env)
     wait_for_port(port)
@@ -48,7 +81,7 @@ def server(tmp_path, redis_url):
     stop_group(process)
 
 
-def test_account_story_in_a_real_browser(server, chromium_path):
+def test_account_story_in_a_real_browser(server, inbox, chromium_path):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -63,19 +96,18 @@ def test_account_story_in_a_real_browser(server, chromium_path):
         page.goto(server + "/")
         expect(page).to_have_title("Home · Flask Starter App")
 
+        # Register, open the mail, follow its link.
         page.get_by_role("link", name="Register").click()
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Email").fill("alice@example.com")
         page.get_by_label("Password", exact=True).fill("correct horse battery")
         page.get_by_label("Repeat password").fill("correct horse battery")
         page.get_by_role("button", name="Register").click()
-        welcome = "Welcome, alice! Your account is ready."
-        expect(page.locator(".flash-success")).to_have_text(welcome)
+        expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
+        page.goto(inbox.handler.link("alice@example.com"))
+        confirmed = "Your email address is confirmed. You can log in now."
+        expect(page.locator(".flash-success")).to_have_text(confirmed)
 
-        page.get_by_role("button", name="Log out").click()
-        expect(page.locator(".flash-info")).to_have_text("You have been logged out.")
-
-        page.get_by_role("link", name="Log in").click()
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Password").fill("not my password")
         page.get_by_role("button", name="Log in").click()
@@ -92,10 +124,45 @@ def test_account_story_in_a_real_browser(server, chromium_path):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "account-page.png"), full_page=True)
 
+        # Forgot password, in a second browser: the mail's link sets a new password, and
+        # the first browser's session is signed out.
+        other = browser.new_context().new_page()
+        other.goto(server + "/auth/login")
+        other.get_by_role("link", name="Forgot password?").click()
+        other.get_by_label("Email").fill("alice@example.com")
+        other.get_by_role("button", name="Mail me a link").click()
+        expect(other.get_by_role("heading", name="Check your inbox")).to_be_visible()
+        other.goto(inbox.handler.link("alice@example.com"))
+        other.get_by_label("New password").fill("a new and longer secret")
+        other.get_by_label("Repeat password").fill("a new and longer secret")
+        other.get_by_role("button", name="Set the password").click()
+        expect(other.locator(".flash-success")).to_contain_text("Your password is changed")
+        other.get_by_label("Username").fill("alice")
+        other.get_by_label("Password").fill("a new and longer secret")
+        other.get_by_role("button", name="Log in").click()
+        expect(other.locator(".flash-success")).to_have_text("Welcome back, alice!")
+        page.reload()
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+        # Log in again in the first browser; the second signs it out from its sessions page.
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill("a new and longer secret")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator(".flash-success")).to_have_text("Welcome back, alice!")
+        other.goto(server + "/auth/account")
+        other.get_by_role("link", name="Your sessions").click()
+        expect(other.locator("table.sessions tbody tr")).to_have_count(2)
+        other.screenshot(path=str(ARTIFACTS / "sessions-page.png"), full_page=True)
+        other.get_by_role("button", name="Sign out all other sessions").click()
+        expect(other.locator(".flash-success")).to_have_text("Signed out 1 other session.")
+        expect(other.locator("table.sessions tbody tr")).to_have_count(1)
+        page.goto(server + "/auth/account")
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
         # The stylesheet loads under the Content-Security-Policy on every kind of page.
-        for path in ("/about", "/upload", "/preferences", "/items/42"):
-            page.goto(server + path)
-            assert page.evaluate("document.styleSheets[0].cssRules.length") > 0, path
+        for path in ("/about", "/upload", "/preferences", "/items/42", "/auth/sessions"):
+            other.goto(server + path)
+            assert other.evaluate("document.styleSheets[0].cssRules.length") > 0, path
         assert errors == [], errors
 
         page.goto(server + "/no-such-page")

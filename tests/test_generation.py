@@ -14,7 +14,7 @@ import yaml
 from conftest import CHOICES, all_combinations, bake, combination_id
 
 RUFF = [sys.executable, "-m", "ruff"]
-BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2"}
+BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2", ".gz"}
 
 
 def text_files(project: Path):
@@ -85,6 +85,11 @@ def test_readme_markdown_is_tidy(baked, answers):
     assert not re.search(r"[^\n]\n#", readme), "a heading glued to the line above"
 
 
+# Everything of the accounts feature: one folder in the large layout.
+AUTH_MODULES = ["auth.py", "forms.py", "models.py", "cli.py", "emails.py", "events.py"]
+AUTH_MODULES += ["links.py", "passwords.py", "throttle.py", "user_sessions.py"]
+
+
 def feature_files(package: Path, large: bool, feature: str, small_modules: list[str]) -> list[Path]:
     """Where a feature's modules and templates live in the chosen layout."""
     if large:
@@ -105,7 +110,7 @@ def test_package_tree_follows_the_layout(baked, answers):
     assert not (package / "_large").exists()
     features = {
         "main": (True, ["main.py"]),
-        "auth": (answers["auth"] == "yes", ["auth.py", "forms.py", "models.py", "cli.py"]),
+        "auth": (answers["auth"] == "yes", [*AUTH_MODULES, "common-passwords.txt.gz"]),
         "tour": (answers["examples"] == "yes", ["tour.py"]),
     }
     for feature, (wanted, modules) in features.items():
@@ -124,7 +129,10 @@ def test_package_tree_follows_the_layout(baked, answers):
             "errors_bare.html",
         }
     assert (package / "core" / "database.py").exists() is (answers["auth"] == "yes")
+    assert (package / "core" / "mail.py").exists() is (answers["auth"] == "yes")
     assert (package / "migrations" / "env.py").exists() is (answers["auth"] == "yes")
+    mail_templates = package / "auth" / "templates" if large else package / "templates"
+    assert (mail_templates / "email" / "verify.txt").exists() is (answers["auth"] == "yes")
 
 
 @pytest.mark.parametrize("answers", TREE_ANSWERS, ids=combination_id)

@@ -71,8 +71,12 @@ def test_make_install_test_lint_and_run(tmp_path):
         stop_group(server)
 
 
+# Production with accounts requires a mail server (these tests send no mail).
+MAIL = {"MAIL_SERVER": "127.0.0.1"}
+
+
 def gunicorn(project: Path, port: int, redis_url: str) -> subprocess.Popen:
-    env = {
+    env = MAIL | {
         "SECRET_KEY": "multi-instance-test-secret-key-0123456789",
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "REDIS_URL": redis_url,
@@ -126,7 +130,7 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
     project = bake(tmp_path)
     port = free_port()
     log = tmp_path / "server.log"
-    env = {
+    env = MAIL | {
         "SECRET_KEY": "production-serving-test-secret-0123456789",
         "REDIS_URL": redis_url,
         "TRUSTED_HOSTS": "127.0.0.1,localhost",

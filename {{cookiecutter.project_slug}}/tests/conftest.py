@@ -10,17 +10,31 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+{%- if cookiecutter.auth == "yes" %}
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+{%- endif %}
 from pathlib import Path
 
 import pytest
 import redis
+{%- if cookiecutter.auth == "yes" %}
+from aiosmtpd.controller import Controller
+{%- endif %}
 from flask import Blueprint, Flask, jsonify, request, session
 from flask.testing import FlaskClient, FlaskCliRunner
+{%- if cookiecutter.auth == "yes" %}
+from flask_migrate import upgrade
+{%- endif %}
 from flask_wtf.csrf import generate_csrf
 
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.core.csrf import csrf
+{%- if cookiecutter.auth == "yes" %}
+from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server, free_port
+{%- else %}
 from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server
+{%- endif %}
 
 {%- if cookiecutter.auth == "yes" %}
 
@@ -164,3 +178,133 @@ def csrf_token(client: FlaskClient, url: str) -> str:
     match = CSRF_INPUT.search(page)
     assert match, f"no CSRF token in the form at {url}"
     return match.group(1)
+{%- if cookiecutter.auth == "yes" %}
+
+
+# Accounts: a real SMTP server (aiosmtpd) receives the app's mail; tests read and follow it.
+PASSWORD = "correct horse battery"
+MAIL_LINK = re.compile(r"https?://\S+")
+
+
+class Mailbox:
+    """The messages the test SMTP server accepted, newest last."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        """aiosmtpd's hook: keep each message as it arrived."""
+        raw = envelope.original_content or envelope.content
+        self.messages.append(message_from_bytes(raw, policy=policy.default))
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Every message sent to ``address``."""
+        return [message for message in self.messages if message["To"] == address]
+
+    def last(self, address: str) -> EmailMessage:
+        """The newest message to ``address``; fails if there is none."""
+        received = self.to(address)
+        assert received, f"no mail to {address}; got {[m['To'] for m in self.messages]}"
+        return received[-1]
+
+    @staticmethod
+    def text(message: EmailMessage) -> str:
+        """The plain-text body."""
+        return message.get_body(("plain",)).get_content()
+
+    def link(self, address: str) -> str:
+        """The first link in the newest mail to ``address``, as a path for the test client."""
+        match = MAIL_LINK.search(self.text(self.last(address)))
+        assert match, "no link in the mail"
+        return match.group(0).removeprefix("http://localhost")
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[Controller]:
+    """A real SMTP server on a free loopback port for the whole run."""
+    controller = Controller(Mailbox(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller
+    controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def mail_settings(smtp_server: Controller, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every app mails the test server, as a deployment would (production requires it)."""
+    monkeypatch.setenv("MAIL_SERVER", "127.0.0.1")
+    monkeypatch.setenv("MAIL_PORT", str(smtp_server.port))
+    monkeypatch.setenv("MAIL_USE_TLS", "false")
+    monkeypatch.setenv("APP_BASE_URL", "http://localhost")
+
+
+@pytest.fixture
+def mailbox(smtp_server: Controller) -> Mailbox:
+    """The server's inbox, emptied for this test."""
+    smtp_server.handler.messages.clear()
+    return smtp_server.handler
+
+
+@pytest.fixture
+def make_auth_app(make_app, tmp_path: Path):
+    """Apps on one SQLite database built by the shipped migrations, mailing the test server."""
+
+    def make(config_name: str = "testing", **overrides: object) -> Flask:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'app.db'}",
+            # A cheap hash keeps the suite fast; test_auth checks the real default (scrypt).
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        }
+        app = make_app(config_name, **(settings | overrides))
+        with app.app_context():
+            upgrade()
+        return app
+
+    return make
+
+
+class AuthActions:
+    """Fill in the account forms like a browser would, CSRF token included."""
+
+    def __init__(self, client: FlaskClient, mailbox: Mailbox) -> None:
+        self.client = client
+        self.mailbox = mailbox
+
+    def post(self, url: str, data: dict[str, object], form_page: str | None = None, **kw):
+        """POST ``data`` to ``url`` with the CSRF token of the form on ``form_page``."""
+        data = {**data, "csrf_token": csrf_token(self.client, form_page or url)}
+        return self.client.post(url, data=data, **kw)
+
+    def register(self, username="alice", email="alice@example.com", password=PASSWORD, **extra):
+        """Submit the register form."""
+        data = {"username": username, "email": email, "password": password, "confirm": password}
+        return self.post("/auth/register", data | extra)
+
+    def confirm(self, email="alice@example.com"):
+        """Open the link of the newest mail to ``email``."""
+        return self.client.get(self.mailbox.link(email))
+
+    def signup(self, username="alice", email="alice@example.com", password=PASSWORD):
+        """Register and confirm the address: an account that can log in."""
+        self.register(username, email, password)
+        return self.confirm(email)
+
+    def login(self, username="alice", password=PASSWORD, next=None, remember=False, **environ):
+        """Submit the login form (``environ`` sets e.g. REMOTE_ADDR)."""
+        url = "/auth/login" + (f"?next={next}" if next else "")
+        data: dict[str, object] = {"username": username, "password": password}
+        if remember:
+            data["remember"] = "y"
+        extra = {"environ_base": environ} if environ else {}
+        return self.post(url, data, form_page="/auth/login", **extra)
+
+    def logout(self):
+        """Submit the logout button."""
+        return self.post("/auth/logout", {}, form_page="/")
+
+
+@pytest.fixture
+def auth(client: FlaskClient, mailbox: Mailbox) -> AuthActions:
+    """Account actions for the test client."""
+    return AuthActions(client, mailbox)
+{%- endif %}

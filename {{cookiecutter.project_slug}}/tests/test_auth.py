@@ -1,54 +1,25 @@
-"""Account pages as a visitor uses them, and as an attacker tries them."""
+"""Registering, confirming and logging in, as a visitor does it and as an attacker tries it."""
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
 import time
+from datetime import timedelta
 
-import flask_migrate
 import pytest
 
-from conftest import csrf_token
-
-PASSWORD = "correct horse battery"
+from conftest import PASSWORD, AuthActions, csrf_token
 
 
 @pytest.fixture
-def app(make_app, database_url):
-    """The app on a fresh database (SQLite, then PostgreSQL) built by the shipped migrations."""
-    app = make_app(DATABASE_URL=database_url)
-    with app.app_context():
-        flask_migrate.upgrade()
+def app(make_auth_app, database_url):
+    """The app on a fresh migrated database (SQLite, then PostgreSQL), mailing the test SMTP."""
+    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
     yield app
     with app.app_context():  # close its connections before the database is dropped
         app.extensions["sqlalchemy"].engine.dispose()
-
-
-class AuthActions:
-    """Fill in the account forms like a browser would, CSRF token included."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def register(self, username="alice", email="alice@example.com", password=PASSWORD, **extra):
-        data = {"username": username, "email": email, "password": password, "confirm": password}
-        data |= extra
-        data["csrf_token"] = csrf_token(self.client, "/auth/register")
-        return self.client.post("/auth/register", data=data)
-
-    def login(self, username="alice", password=PASSWORD, next=None, **environ):
-        url = "/auth/login" + (f"?next={next}" if next else "")
-        token = csrf_token(self.client, "/auth/login")
-        data = {"username": username, "password": password, "csrf_token": token}
-        return self.client.post(url, data=data, **({"environ_base": environ} if environ else {}))
-
-    def logout(self):
-        return self.client.post("/auth/logout", data={"csrf_token": csrf_token(self.client, "/")})
-
-
-@pytest.fixture
-def auth(client):
-    return AuthActions(client)
 
 
 def page(client, url="/"):
@@ -59,42 +30,95 @@ def session_cookie(client, app):
     return client.get_cookie(app.config["SESSION_COOKIE_NAME"])
 
 
-def test_register_logout_login_story(client, auth):
+def same_page(response, address):
+    """The page with the address and the (time-stamped) CSRF token blanked out."""
+    text = response.get_data(as_text=True).replace(address, "ADDRESS")
+    return re.sub(r'name="csrf_token"[^>]*?value="[^"]+"', "CSRF", text)
+
+
+def test_register_confirm_login_story(app, client, auth, mailbox):
     response = auth.register()
+    assert response.status_code == 200
+    assert "Check your inbox" in response.get_data(as_text=True)
+    mail = mailbox.last("alice@example.com")
+    assert mail["Subject"] == f"Confirm your email address · {app.config['APP_NAME']}"
+    assert mail.get_body(("html",)) is not None
+
+    # Not before the address is confirmed, and the page says why and offers a new link.
+    response = auth.login()
+    assert response.status_code == 403
+    text = response.get_data(as_text=True)
+    assert "Confirm your email first" in text
+    assert "Resend the link" in text
+
+    link = mailbox.link("alice@example.com")
+    assert link.startswith("/auth/verify/")
+    response = client.get(link)
+    assert response.headers["Location"] == "/auth/login"
+    assert "Your email address is confirmed." in page(client, "/auth/login")
+
+    response = auth.login(password="wrong password")
+    assert "Invalid username or password." in response.get_data(as_text=True)
+    response = auth.login()
     assert response.status_code == 302
-    assert response.headers["Location"] == "/auth/account"
+    assert "Welcome back, alice!" in page(client)
     account = page(client, "/auth/account")
-    assert "Welcome, alice! Your account is ready." in account
     assert "alice@example.com" in account
-    assert "flash-success" in account
 
     auth.logout()
     home = page(client)
     assert "You have been logged out." in home
     assert "Log in" in home
 
-    response = auth.login(password="wrong password")
-    assert "Invalid username or password." in response.get_data(as_text=True)
 
-    response = auth.login()
-    assert response.status_code == 302
-    assert "Welcome back, alice!" in page(client)
-    assert "Your account" in page(client, "/auth/account")
+def test_links_in_mail_come_from_the_configured_base_not_the_host_header(make_auth_app, mailbox):
+    # Another name the site answers to: links still use the configured base.
+    app = make_auth_app(
+        APP_BASE_URL="https://accounts.example.org/app",
+        TRUSTED_HOSTS=["localhost", "alias.example"],
+    )
+    auth = AuthActions(app.test_client(), mailbox)
+    token = csrf_token(auth.client, "/auth/register")
+    data = {
+        "username": "alice",
+        "email": "alice@example.com",
+        "password": PASSWORD,
+        "confirm": PASSWORD,
+        "csrf_token": token,
+    }
+    # The same browser, reaching the app under another Host header.
+    for name in (app.config["SESSION_COOKIE_NAME"], app.config["CSRF_COOKIE_NAME"]):
+        if cookie := auth.client.get_cookie(name):
+            auth.client.set_cookie(name, cookie.value, domain="alias.example")
+    response = auth.client.post("/auth/register", data=data, base_url="http://alias.example")
+    assert "Check your inbox" in response.get_data(as_text=True)
+    text = mailbox.text(mailbox.last("alice@example.com"))
+    assert "https://accounts.example.org/app/auth/verify/" in text
+    assert "alias.example" not in text
 
 
-def test_usernames_are_unique_whatever_the_case(auth, client):
+def test_registering_a_used_address_looks_the_same_and_tells_its_owner(
+    auth, client, mailbox, make_auth_app
+):
+    auth.signup()
+    fresh = auth.register(username="bob", email="bob@example.com")
+    again = auth.register(username="mallory", email="Alice@Example.com")
+    assert fresh.status_code == again.status_code == 200
+    assert same_page(fresh, "bob@example.com") == same_page(again, "alice@example.com")
+    warning = mailbox.last("alice@example.com")
+    assert warning["Subject"].startswith("Someone tried to register with your address")
+    assert "Nothing was changed." in mailbox.text(warning)
+    # No account was made for mallory, and alice's still works.
+    auth.confirm("alice@example.com")
+    assert auth.login(username="mallory").status_code == 200
+    assert auth.login().status_code == 302
+
+
+def test_usernames_are_unique_whatever_the_case(auth):
     auth.register()
-    auth.logout()
     response = auth.register(username="ALICE", email="other@example.com")
     assert response.status_code == 400
     assert "That username is taken." in response.get_data(as_text=True)
-
-
-def test_emails_are_normalised_and_unique(auth, app):
-    auth.register(email="Alice@EXAMPLE.com")
-    auth.logout()
-    response = auth.register(username="alice2", email="alice@example.com")
-    assert "An account with this email exists." in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -106,17 +130,34 @@ def test_emails_are_normalised_and_unique(auth, app):
         ({"email": "not-an-address"}, "An email address must have an @-sign."),
         ({"username": "al"}, "between 3 and 32 characters"),
         ({"username": "alice smith"}, "Use letters, digits"),
+        ({"password": "password1", "confirm": "password1"}, "one of the most common ones"),
+        ({"password": "Iloveyou2", "confirm": "Iloveyou2"}, "one of the most common ones"),
+        ({"password": "alice.wonder", "confirm": "alice.wonder"}, "too close to your username"),
+        ({"password": "alice@example", "confirm": "alice@example"}, "too close to your username"),
     ],
 )
-def test_register_shows_what_is_wrong_next_to_the_field(auth, fields, message):
-    response = auth.register(**fields)
+def test_register_shows_what_is_wrong_next_to_the_field(auth, mailbox, fields, message):
+    data = {"username": "alice.wonder", "email": "alice@example.com"} | fields
+    password = data.pop("password", PASSWORD)
+    response = auth.register(password=password, **data)
     assert response.status_code == 400
     page_text = response.get_data(as_text=True)
     assert message in page_text
     assert 'class="field-error"' in page_text
+    assert mailbox.messages == []
 
 
-@pytest.mark.parametrize("path", ["/auth/login", "/auth/register", "/auth/logout"])
+def test_a_long_passphrase_is_accepted(auth):
+    long_password = "a fairly long passphrase " * 2 + "that nobody else uses"
+    assert len(long_password) >= 64
+    response = auth.register(password=long_password)
+    assert "Check your inbox" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/auth/login", "/auth/register", "/auth/logout", "/auth/verify", "/auth/password/forgot"],
+)
 def test_posts_without_a_csrf_token_are_refused(client, path):
     response = client.post(path, data={"username": "alice", "password": PASSWORD})
     assert response.status_code == 400
@@ -128,12 +169,12 @@ def test_logout_needs_a_post(client):
 
 
 def test_protected_page_sends_visitors_to_login_and_back(auth, client):
-    auth.register()
-    auth.logout()
+    auth.signup()
     response = client.get("/auth/account")
     assert response.status_code == 302
     assert response.headers["Location"] == "/auth/login?next=/auth/account"
-    assert "Please log in to see that page." in page(client, "/auth/login")
+    assert "Please log in to see that page." in page(client, response.headers["Location"])
+    assert "Please log in to see that page." not in page(client, "/auth/login")
     response = auth.login(next="/auth/account")
     assert response.headers["Location"] == "/auth/account"
 
@@ -152,16 +193,14 @@ def test_protected_page_sends_visitors_to_login_and_back(auth, client):
     ],
 )
 def test_next_never_leaves_the_site(auth, target):
-    auth.register()
-    auth.logout()
+    auth.signup()
     response = auth.login(next=target)
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
 
 
-def test_session_id_is_rotated_at_login(auth, client, app, make_app):
-    auth.register()
-    auth.logout()
+def test_session_id_is_rotated_at_login(auth, client, app):
+    auth.signup()
     client.post("/api/probe/counter", json={})  # an anonymous session with data in it
     before = session_cookie(client, app).value
     auth.login()
@@ -175,7 +214,8 @@ def test_session_id_is_rotated_at_login(auth, client, app, make_app):
 
 
 def test_logout_invalidates_the_server_side_session(auth, client, app, redis_conn):
-    auth.register()
+    auth.signup()
+    auth.login()
     stolen = session_cookie(client, app).value
     auth.logout()
     assert redis_conn.get(app.config["SESSION_KEY_PREFIX"] + stolen) is None
@@ -184,7 +224,20 @@ def test_logout_invalidates_the_server_side_session(auth, client, app, redis_con
     assert replay.get("/auth/account").status_code == 302
 
 
-def test_login_is_throttled_per_client_address(auth, client):
+def test_remember_me_decides_whether_the_cookie_outlives_the_browser(auth, client, app):
+    auth.signup()
+    forgetful = auth.login()
+    assert "Expires=" not in forgetful.headers["Set-Cookie"]
+    auth.logout()
+    remembered = auth.login(remember=True)
+    cookie = remembered.headers["Set-Cookie"]
+    assert "Expires=" in cookie
+    expires = session_cookie(client, app).expires
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    assert abs(expires.timestamp() - time.time() - lifetime) < 60
+
+
+def test_login_is_throttled_per_client_address(auth):
     for _ in range(10):
         assert auth.login(password="wrong password").status_code == 200
     response = auth.login(password="wrong password")
@@ -193,16 +246,65 @@ def test_login_is_throttled_per_client_address(auth, client):
     assert "429 · Too Many Requests" in response.get_data(as_text=True)
 
 
-def test_login_is_throttled_per_username_across_addresses(auth):
-    for attempt in range(10):
-        auth.login(password="wrong password", REMOTE_ADDR=f"198.51.100.{attempt}")
-    response = auth.login(password="wrong password", REMOTE_ADDR="198.51.100.99")
-    assert response.status_code == 429
+@pytest.fixture
+def proxied_app(make_auth_app):
+    """Behind one trusted proxy hop: X-Forwarded-For names the client."""
+    return make_auth_app(PROXY_FIX={"x_for": 1}, ACCOUNT_FAILURE_LIMIT="5 per 15 minutes")
 
 
-def test_unknown_user_and_wrong_password_look_the_same(auth, client):
-    auth.register()
-    auth.logout()
+def login_from(client, address, password, username="alice"):
+    token = csrf_token(client, "/auth/login")
+    data = {"username": username, "password": password, "csrf_token": token}
+    return client.post("/auth/login", data=data, headers={"X-Forwarded-For": address})
+
+
+def test_guesses_from_many_addresses_never_lock_the_owner_out(proxied_app, mailbox):
+    AuthActions(proxied_app.test_client(), mailbox).signup()
+    attacker = proxied_app.test_client()
+    for attempt in range(30):
+        response = login_from(attacker, f"198.51.100.{attempt}", "wrong password")
+        assert "Invalid username or password." in response.get_data(as_text=True)
+    owner = proxied_app.test_client()
+    response = login_from(owner, "203.0.113.7", PASSWORD)
+    assert response.status_code == 302
+    assert "Welcome back, alice!" in page(owner)
+
+
+def test_spread_out_guessing_is_slowed_once_the_account_budget_is_spent(proxied_app, mailbox):
+    AuthActions(proxied_app.test_client(), mailbox).signup()
+    attacker = proxied_app.test_client()
+    for attempt in range(5):
+        login_from(attacker, f"198.51.100.{attempt}", "wrong password")
+    # An address that already failed on this account must now wait...
+    refused = login_from(attacker, "198.51.100.0", "another guess")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    # ...even with the right password: it is the attacker's address, not the owner's.
+    assert login_from(attacker, "198.51.100.1", PASSWORD).status_code == 429
+    # A fresh address gets one try, then waits too.
+    assert login_from(attacker, "198.51.100.50", "guess").status_code == 200
+    assert login_from(attacker, "198.51.100.50", "guess").status_code == 429
+    # Other accounts are not affected, and neither is the owner.
+    assert login_from(attacker, "198.51.100.0", "guess", username="bob").status_code == 200
+    assert login_from(proxied_app.test_client(), "203.0.113.7", PASSWORD).status_code == 302
+
+
+def test_register_is_throttled_per_address_and_per_target_email(make_auth_app, mailbox):
+    app = make_auth_app(EMAIL_RATE_LIMIT="2 per hour")
+    auth = AuthActions(app.test_client(), mailbox)
+    for n in range(2):
+        auth.register(username=f"alice{n}")
+    assert auth.register(username="alice9").status_code == 429
+    # Another address is still welcome, until the per-address limit.
+    for n in range(7):
+        assert auth.register(username=f"bob{n}", email=f"bob{n}@example.com").status_code == 200
+    assert auth.register(username="carol", email="carol@example.com").status_code == 429
+
+
+def test_unknown_user_and_wrong_password_look_the_same(make_auth_app, mailbox):
+    # The real default hash: its cost is what an unknown user must not skip.
+    auth = AuthActions(make_auth_app(PASSWORD_HASH_METHOD="scrypt").test_client(), mailbox)
+    auth.signup()
 
     def timed(username: str, address: str) -> tuple[float, str]:
         started = time.perf_counter()
@@ -217,37 +319,162 @@ def test_unknown_user_and_wrong_password_look_the_same(auth, client):
     assert 0.33 < ratio < 3
 
 
-def test_users_create_command(app, runner, auth):
-    args = ["users", "create", "bob", "Bob@Example.com", "--password", PASSWORD]
-    result = runner.invoke(args=args)
-    assert result.exit_code == 0, result.output
-    assert "Created user bob." in result.output
-    assert auth.login(username="bob").headers["Location"] == "/"
+def test_an_old_password_hash_is_redone_at_the_next_login(
+    make_app, make_auth_app, mailbox, tmp_path
+):
+    old = make_auth_app(PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
+    AuthActions(old.test_client(), mailbox).signup()
+    default = make_app().config["PASSWORD_HASH_METHOD"]
+    assert default == "scrypt"
+    new = make_auth_app(PASSWORD_HASH_METHOD=default)
+
+    def stored_hash() -> str:
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "app.db") as db:
+            return db.execute("SELECT password_hash FROM users").fetchone()[0]
+
+    assert stored_hash().startswith("pbkdf2:sha256:1000$")
+    assert AuthActions(new.test_client(), mailbox).login().status_code == 302
+    assert stored_hash().startswith("scrypt:")
+    assert AuthActions(new.test_client(), mailbox).login().status_code == 302
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["bob", "not-an-email", "--password", PASSWORD], "email:"),
-        (["bob", "bob@example.com", "--password", "short"], "password:"),
-    ],
-)
-def test_users_create_refuses_bad_input(runner, args, message):
-    result = runner.invoke(args=["users", "create", *args])
-    assert result.exit_code != 0
-    assert message in result.output
+def confirm_token(mailbox) -> str:
+    return mailbox.link("alice@example.com").rsplit("/", 1)[1]
 
 
-def test_users_create_refuses_a_duplicate(runner):
-    args = ["users", "create", "bob", "bob@example.com", "--password", PASSWORD]
-    assert runner.invoke(args=args).exit_code == 0
-    result = runner.invoke(args=args)
-    assert result.exit_code != 0
-    assert "exists" in result.output
+def test_a_confirm_link_works_once(auth, client, mailbox):
+    auth.register()
+    link = mailbox.link("alice@example.com")
+    assert client.get(link).status_code == 302
+    again = client.get(link)
+    assert again.status_code == 410
+    assert "Link already used" in again.get_data(as_text=True)
+
+
+def test_an_expired_confirm_link_changes_nothing(make_auth_app, mailbox):
+    app = make_auth_app(VERIFY_LINK_MAX_AGE=timedelta(seconds=-1))
+    auth = AuthActions(app.test_client(), mailbox)
+    auth.register()
+    response = auth.confirm()
+    assert response.status_code == 410
+    text = response.get_data(as_text=True)
+    assert "This link has expired." in text
+    assert "Ask for a new link" in text
+    assert auth.login().status_code == 403
+
+
+@pytest.mark.parametrize("how", ["tampered", "other purpose", "other user"])
+def test_a_forged_confirm_link_is_refused(auth, client, mailbox, how):
+    auth.register()
+    token = confirm_token(mailbox)
+    if how == "tampered":
+        forged = token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB")
+    elif how == "other purpose":
+        forged = None
+        response = client.get(f"/auth/password/reset/{token}")
+        assert response.status_code == 400
+    else:
+        # Bob's payload under alice's signature: the signature no longer matches.
+        auth.register(username="bob", email="bob@example.com")
+        bob = mailbox.link("bob@example.com").rsplit("/", 1)[1]
+        forged = bob.split(".")[0] + "." + ".".join(token.split(".")[1:])
+    if forged is not None:
+        response = client.get(f"/auth/verify/{forged}")
+        assert response.status_code == 400
+        assert "This link is not valid." in response.get_data(as_text=True)
+    assert auth.login().status_code == 403  # still unconfirmed
+    assert auth.login(username="bob").status_code in (200, 403)
+
+
+def test_resend_answers_the_same_for_any_address(auth, mailbox):
+    auth.register()
+    answers = []
+    for address in ("alice@example.com", "nobody@example.com"):
+        response = auth.post("/auth/verify", {"email": address})
+        answers.append(same_page(response, address))
+    assert answers[0] == answers[1]
+    assert "/auth/verify/" in mailbox.text(mailbox.last("alice@example.com"))
+    assert "no account uses it" in mailbox.text(mailbox.last("nobody@example.com"))
+    # The newest link works.
+    assert auth.confirm().status_code == 302
+    assert auth.login().status_code == 302
+
+
+def test_a_mail_that_cannot_be_sent_is_reported_and_can_be_resent(make_auth_app, mailbox):
+    broken = make_auth_app(MAIL_PORT=1)  # nothing listens there: connection refused
+    auth = AuthActions(broken.test_client(), mailbox)
+    response = auth.register()
+    text = response.get_data(as_text=True)
+    assert "The mail could not be sent" in text
+    assert "Your registration is saved." in text
+    assert "Send the mail again" in text
+    assert mailbox.messages == []
+
+    working = make_auth_app()
+    auth = AuthActions(working.test_client(), mailbox)
+    response = auth.post("/auth/verify", {"email": "alice@example.com"})
+    assert "Check your inbox" in response.get_data(as_text=True)
+    assert auth.confirm().status_code == 302
+    assert auth.login().status_code == 302
+
+
+def test_without_a_mail_server_development_prints_the_mail(make_auth_app, mailbox, capsys):
+    app = make_auth_app(MAIL_SERVER=None)
+    response = AuthActions(app.test_client(), mailbox).register()
+    assert mailbox.messages == []
+    assert "Check your inbox" in response.get_data(as_text=True)
+    printed = capsys.readouterr().err
+    assert "MAIL_SERVER is unset, so this mail is printed here" in printed
+    assert "http://localhost/auth/verify/" in printed
+
+
+def test_security_events_are_logged_without_secrets(make_auth_app, mailbox, capsys):
+    app = make_auth_app(LOG_FORMAT="json")
+    client = app.test_client()
+    auth = AuthActions(client, mailbox)
+    secrets = {PASSWORD, "wrong password", "n3w and longer secret"}
+    auth.signup()
+    auth.login(password="wrong password")
+    auth.login()
+    secrets.add(session_cookie(client, app).value)
+    secrets.add(csrf_token(client, "/auth/password"))
+    auth.post(
+        "/auth/password",
+        {
+            "current_password": PASSWORD,
+            "password": "n3w and longer secret",
+            "confirm": "n3w and longer secret",
+        },
+    )
+    secrets.add(session_cookie(client, app).value)
+    auth.logout()
+    for _ in range(10):
+        auth.login(password="wrong password")
+    log = capsys.readouterr().err
+    lines = [line for line in log.splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in lines]
+    by_event = {event.get("event"): event for event in events}
+    for name in (
+        "registered",
+        "email_verified",
+        "login_failed",
+        "login",
+        "password_changed",
+        "logout",
+        "throttled",
+    ):
+        assert name in by_event, name
+        assert re.fullmatch(r"[0-9a-f]{32}", by_event[name]["request_id"]), name
+    assert by_event["login_failed"]["username"] == "alice"
+    for secret in secrets:
+        assert secret not in log
 
 
 def test_pages_without_the_user_cost_no_redis_call(auth, client, redis_conn):
-    auth.register()
+    auth.signup()
+    auth.login()
     before = redis_conn.info("commandstats")
     client.get("/healthz")
     client.get("/api/probe/plain")
@@ -257,8 +484,7 @@ def test_pages_without_the_user_cost_no_redis_call(auth, client, redis_conn):
 
 
 def test_a_form_token_from_before_login_or_logout_is_refused_after_it(auth, client):
-    auth.register()
-    auth.logout()
+    auth.signup()
     before_login = csrf_token(client, "/auth/login")
     auth.login()
     assert client.post("/auth/logout", data={"csrf_token": before_login}).status_code == 400

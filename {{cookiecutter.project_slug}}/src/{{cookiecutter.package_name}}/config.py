@@ -12,8 +12,11 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+{%- if cookiecutter.auth == "yes" %}
+from email.utils import formataddr
+{%- endif %}
 from typing import Any, ClassVar
-from urllib.parse import unquote
+from urllib.parse import unquote{% if cookiecutter.auth == "yes" %}, urlsplit{% endif %}
 
 from flask import Config as FlaskConfig
 from flask import Flask
@@ -120,8 +123,35 @@ class Config:
     # gunicorn's master applies the migrations before it starts workers. With several app
     # instances, run `flask db upgrade` once before them and set this false on each.
     MIGRATE_ON_START = True
-    # Per client address and per username, on the login and register forms.
+    # Per client address, on login, register and every password form.
     LOGIN_RATE_LIMIT = "10 per minute"
+    # Failed logins on one account (from any address) before the addresses that failed on
+    # it are refused; an address with no failure still gets its try, so the owner is never
+    # locked out by someone else's guesses.
+    ACCOUNT_FAILURE_LIMIT = "10 per 15 minutes"
+    # Mails the account forms may send to one address (register, resend, forgot password).
+    EMAIL_RATE_LIMIT = "5 per hour"
+    # werkzeug's hashing method ("scrypt", "pbkdf2:sha256:600000"); a stored hash made
+    # another way is redone at the owner's next login.
+    PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
+    VERIFY_LINK_MAX_AGE = timedelta(hours=48)
+    RESET_LINK_MAX_AGE = timedelta(hours=1)
+    # "Last seen" on the sessions page is written at most this often per session.
+    SESSION_SEEN_INTERVAL = timedelta(minutes=5)
+    # Links in mails start with this ("https://example.com"), never with the request's
+    # Host header. Derived from the first exact TRUSTED_HOSTS entry + PREFERRED_URL_SCHEME.
+    APP_BASE_URL: str | None = None
+    # Outgoing mail (SMTP). Unset MAIL_SERVER prints each mail to the log instead (not in
+    # production, which refuses to start without it).
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 587
+    MAIL_USE_TLS = True  # STARTTLS after connecting
+    MAIL_USE_SSL = False  # TLS from the first byte (usually port 465)
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER: str | None = None  # derived: APP_NAME <no-reply@host of APP_BASE_URL>
+    # A stuck mail server must not hold a worker for long.
+    MAIL_TIMEOUT = 10
 {%- endif %}
 
 
@@ -135,6 +165,10 @@ class DevelopmentConfig(Config):
     # What a browser on this machine sends. werkzeug cannot match IPv6 literals such as
     # [::1] (it cuts trusted names at the first colon), so use localhost for IPv6.
     TRUSTED_HOSTS: ClassVar[list[str] | None] = ["localhost", "127.0.0.1"]
+{%- if cookiecutter.auth == "yes" %}
+    # Where `flask run` serves; mails are printed to the console while MAIL_SERVER is unset.
+    APP_BASE_URL: str | None = "http://127.0.0.1:5000"
+{%- endif %}
 
 
 class TestingConfig(Config):
@@ -165,7 +199,7 @@ CONFIGS: dict[str, type[Config]] = {
 
 # Twelve-factor names read as they are, without the FLASK_ prefix. TRUSTED_HOSTS is
 # comma-separated ("example.com,www.example.com"); FLASK_TRUSTED_HOSTS takes a JSON list.
-PLAIN_ENV_KEYS = (
+PLAIN_ENV_KEYS: tuple[str, ...] = (
     "SECRET_KEY",
     "REDIS_URL",
     "REDIS_SENTINELS",
@@ -173,6 +207,21 @@ PLAIN_ENV_KEYS = (
     "DATABASE_URL",
     "TRUSTED_HOSTS",
 )
+{%- if cookiecutter.auth == "yes" %}
+# As SMTP providers' docs spell them; derive() turns MAIL_PORT and the flags into int/bool.
+PLAIN_ENV_KEYS += (
+    "APP_BASE_URL",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+)
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+{%- endif %}
 
 # How examples and docs begin their keys; a production key begins with none of them.
 PLACEHOLDER_PREFIXES = (
@@ -239,6 +288,7 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
         config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"]) or (
             "sqlite:///" + os.path.join(instance_path, "app.db")
         )
+    derive_mail(config)
 {%- endif %}
     for key in ("SESSION_ANONYMOUS_LIFETIME", "SESSION_ABSOLUTE_LIFETIME"):
         if not isinstance(config[key], timedelta):  # seconds, from the environment
@@ -279,6 +329,45 @@ def database_uri(url: str | None) -> str | None:
     if separator and scheme in ("postgres", "postgresql"):
         return f"postgresql+psycopg://{rest}"
     return url
+
+
+def as_bool(key: str, value: Any) -> bool:
+    """A flag from the environment ("true", "0", "off", ...) or from Python."""
+    if isinstance(value, bool | int):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ConfigurationError(f"{key}={value!r} is not a yes/no value (use true or false).")
+    return word in TRUE_WORDS
+
+
+def as_int(key: str, value: Any) -> int:
+    """A number from the environment or from Python."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{key}={value!r} is not a whole number.") from None
+
+
+def derive_mail(config: FlaskConfig) -> None:
+    """Typed mail settings, the public base URL of links, and a default sender."""
+    config["MAIL_PORT"] = as_int("MAIL_PORT", config["MAIL_PORT"])
+    config["MAIL_TIMEOUT"] = as_int("MAIL_TIMEOUT", config["MAIL_TIMEOUT"])
+    for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        config[key] = as_bool(key, config[key])
+    for key in ("VERIFY_LINK_MAX_AGE", "RESET_LINK_MAX_AGE", "SESSION_SEEN_INTERVAL"):
+        if not isinstance(config[key], timedelta):
+            config[key] = timedelta(seconds=as_int(key, config[key]))
+    if not config["APP_BASE_URL"]:
+        # ".example.com" in TRUSTED_HOSTS allows subdomains; it names no host to link to.
+        exact = [host for host in config["TRUSTED_HOSTS"] or [] if not host.startswith(".")]
+        if exact:
+            config["APP_BASE_URL"] = f"{config['PREFERRED_URL_SCHEME']}://{exact[0]}"
+    if config["APP_BASE_URL"]:
+        config["APP_BASE_URL"] = config["APP_BASE_URL"].rstrip("/")
+    if not config["MAIL_DEFAULT_SENDER"]:
+        host = urlsplit(config["APP_BASE_URL"] or "").hostname or "localhost"
+        config["MAIL_DEFAULT_SENDER"] = formataddr((config["APP_NAME"], f"no-reply@{host}"))
 {%- endif %}
 
 
@@ -390,6 +479,12 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("SESSION_COOKIE_SECURE is off: session cookies would cross plain HTTP")
     if not config.get("WTF_CSRF_ENABLED"):
         problems.append("WTF_CSRF_ENABLED is off: forms would accept cross-site posts")
+{%- if cookiecutter.auth == "yes" %}
+    if not config.get("MAIL_SERVER"):
+        problems.append("MAIL_SERVER is not set (accounts send mail)")
+    if config.get("TRUSTED_HOSTS") and not config.get("APP_BASE_URL"):
+        problems.append("APP_BASE_URL is not set and TRUSTED_HOSTS names no exact host")
+{%- endif %}
     return problems
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, PasswordField, StringField
+from wtforms import BooleanField, EmailField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
-PASSWORD_MIN = 8
-# Bounded so nobody can make the server hash megabytes.
-PASSWORD_MAX = 128
+from .passwords import PASSWORD_MAX, PASSWORD_MIN, password_problem
 
 
 def normalise_email(form: FlaskForm, field: Field) -> None:
@@ -20,7 +18,41 @@ def normalise_email(form: FlaskForm, field: Field) -> None:
         raise ValidationError(str(exc)) from exc
 
 
-class RegisterForm(FlaskForm):
+def email_field() -> EmailField:
+    """An email address, normalised."""
+    return EmailField("Email", validators=[DataRequired(), Length(max=254), normalise_email])
+
+
+def new_password_field(label: str = "Password") -> PasswordField:
+    """A password to set: NIST's length bounds (the form checks the rest)."""
+    return PasswordField(
+        label, validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)]
+    )
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password, typed twice, checked against the common list and the account's names."""
+
+    password = new_password_field()
+    confirm = PasswordField(
+        "Repeat password",
+        validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
+    )
+    # The username and email the password must not resemble; views set it for existing users.
+    identity: tuple[str, ...] = ()
+
+    def identity_values(self) -> tuple[str, ...]:
+        """What the password is compared with."""
+        return self.identity
+
+    def validate_password(self, field: Field) -> None:
+        """Refuse common passwords and ones close to the username or email."""
+        problem = password_problem(field.data or "", self.identity_values())
+        if problem:
+            raise ValidationError(problem)
+
+
+class RegisterForm(NewPasswordForm):
     """Create an account."""
 
     username = StringField(
@@ -31,18 +63,43 @@ class RegisterForm(FlaskForm):
             Regexp(r"^[A-Za-z0-9_.-]+$", message="Use letters, digits, '.', '_' or '-'."),
         ],
     )
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254), normalise_email])
-    password = PasswordField(
-        "Password", validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)]
-    )
-    confirm = PasswordField(
-        "Repeat password",
-        validators=[DataRequired(), EqualTo("password", message="The passwords do not match.")],
-    )
+    email = email_field()
+
+    def identity_values(self) -> tuple[str, ...]:
+        """The username and email typed into this form."""
+        return (self.username.data or "", self.email.data or "")
 
 
 class LoginForm(FlaskForm):
     """Log in with username and password."""
 
     username = StringField("Username", validators=[DataRequired(), Length(max=32)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+    remember = BooleanField("Remember me")
+
+
+class EmailForm(FlaskForm):
+    """Ask for a mail: a password reset or a new confirmation link."""
+
+    email = email_field()
+
+
+class ResetPasswordForm(NewPasswordForm):
+    """Choose a new password from a reset link."""
+
+    password = new_password_field("New password")
+
+
+class ChangePasswordForm(NewPasswordForm):
+    """Change the password while logged in."""
+
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(), Length(max=PASSWORD_MAX)]
+    )
+    password = new_password_field("New password")
+
+
+class DeleteAccountForm(FlaskForm):
+    """Delete the account; the password proves it is the owner."""
+
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])

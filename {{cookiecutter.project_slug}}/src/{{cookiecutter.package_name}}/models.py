@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Index, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
 from {{ cookiecutter.package_name }}.core.database import db
+
+from .passwords import hash_password, needs_rehash
 
 
 def utcnow() -> datetime:
@@ -16,8 +18,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every one we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class User(db.Model):  # type: ignore[name-defined,misc]
-    """An account that can log in."""
+    """An account that can log in once its email address is verified."""
 
     __tablename__ = "users"
 
@@ -26,17 +33,44 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # None until the owner opens the link mailed to them; they cannot log in before.
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Sessions that logged in before this moment are no longer accepted.
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # "Alice" and "alice" are the same user.
     __table_args__ = (Index("ix_users_username_lower", func.lower(username), unique=True),)
 
+    @property
+    def verified(self) -> bool:
+        """True once the email address is confirmed."""
+        return self.verified_at is not None
+
     def set_password(self, password: str) -> None:
-        """Store a salted hash (scrypt), never the password."""
-        self.password_hash = generate_password_hash(password)
+        """Store a salted hash (PASSWORD_HASH_METHOD), never the password."""
+        self.password_hash = hash_password(password)
+
+    def change_password(self, password: str) -> None:
+        """Set a new password and note when, which ends the sessions started before."""
+        self.set_password(password)
+        self.password_changed_at = utcnow()
 
     def check_password(self, password: str) -> bool:
         """True if the password matches the stored hash."""
         return check_password_hash(self.password_hash, password)
+
+    def rehash_if_needed(self, password: str) -> bool:
+        """After a successful check: redo a hash made with old settings. True if redone."""
+        if not needs_rehash(self.password_hash):
+            return False
+        self.set_password(password)
+        return True
+
+    def password_changed_since(self, timestamp: float) -> bool:
+        """True if the password changed after ``timestamp`` (whole seconds since the epoch)."""
+        if self.password_changed_at is None:
+            return False
+        return int(as_utc(self.password_changed_at).timestamp()) > timestamp
 
     @classmethod
     def by_username(cls, username: str) -> User | None:

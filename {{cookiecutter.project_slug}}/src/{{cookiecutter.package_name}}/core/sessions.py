@@ -445,6 +445,45 @@ def end_session() -> None:
     rotate_csrf()
 
 
+def current_session_id() -> str:
+    """The id this request's session is stored under (after ``rotate_session()``, the new one)."""
+    _, current = _current()
+    sid: str = current.sid
+    return sid
+
+
+def _interface() -> LazyRedisSessionInterface:
+    interface = current_app.session_interface
+    assert isinstance(interface, LazyRedisSessionInterface)  # noqa: S101
+    return interface
+
+
+def existing_sessions(sids: list[str]) -> list[bool]:
+    """Which of these session ids still have data in Redis (expired or ended ones do not)."""
+    interface = _interface()
+    pipe = interface.client.pipeline(transaction=False)
+    for sid in sids:
+        pipe.exists(interface._get_store_id(sid))
+    try:
+        with interface.breaker.guard():
+            return [bool(found) for found in pipe.execute()]
+    except UNAVAILABLE as exc:
+        raise SessionStoreUnavailable() from exc
+
+
+def delete_sessions(sids: list[str]) -> None:
+    """End these sessions wherever they are in use: their Redis keys are deleted now."""
+    interface = _interface()
+    pipe = interface.client.pipeline(transaction=False)
+    for sid in sids:  # one key per command: keys of a Redis Cluster live in different slots
+        pipe.delete(interface._get_store_id(sid))
+    try:
+        with interface.breaker.guard():
+            pipe.execute()
+    except UNAVAILABLE as exc:
+        raise SessionStoreUnavailable() from exc
+
+
 def init_app(app: Flask) -> None:
     """Install the lazy Redis session interface on the app."""
     app.session_interface = LazyRedisSessionInterface(

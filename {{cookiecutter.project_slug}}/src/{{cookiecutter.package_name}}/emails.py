@@ -1,0 +1,91 @@
+"""The account mails: each a plain-text and an HTML template in ``templates/email/``.
+
+Every function returns True if the mail was handed to the mail server, False if sending
+failed (already logged), so the page can say so and offer to try again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, render_template
+
+from {{ cookiecutter.package_name }}.core.mail import MailNotSent, send
+
+from .links import RESET, VERIFY, absolute_url, link_for
+from .models import User
+
+
+def send_templated(to: str, subject: str, template: str, **context: Any) -> bool:
+    """Render ``email/<template>.txt`` and ``.html`` and send them; False if that failed."""
+    context |= {
+        "app_name": current_app.config["APP_NAME"],
+        "login_url": absolute_url("auth.login"),
+        "forgot_url": absolute_url("auth.forgot_password"),
+        "register_url": absolute_url("auth.register"),
+    }
+    text = render_template(f"email/{template}.txt", **context)
+    html = render_template(f"email/{template}.html", subject=subject, **context)
+    try:
+        send(to, f"{subject} · {context['app_name']}", text, html)
+    except MailNotSent:
+        return False
+    return True
+
+
+def hours(setting: str) -> int:
+    """A link lifetime from config, in whole hours for the mail's wording."""
+    return int(current_app.config[setting].total_seconds() // 3600)
+
+
+def send_verification(user: User) -> bool:
+    """The link that confirms the address of a new account."""
+    return send_templated(
+        user.email,
+        "Confirm your email address",
+        "verify",
+        user=user,
+        link=link_for(VERIFY, user),
+        valid_hours=hours("VERIFY_LINK_MAX_AGE"),
+    )
+
+
+def send_registration_attempt(user: User) -> bool:
+    """To the owner of an address someone tried to register again."""
+    return send_templated(
+        user.email, "Someone tried to register with your address", "registration_attempt", user=user
+    )
+
+
+def send_reset(user: User) -> bool:
+    """The link that sets a new password."""
+    return send_templated(
+        user.email,
+        "Reset your password",
+        "reset",
+        user=user,
+        link=link_for(RESET, user),
+        valid_hours=hours("RESET_LINK_MAX_AGE"),
+    )
+
+
+def send_no_account(address: str, asked_for: str) -> bool:
+    """To an address without an account, so the page (and its timing) is the same either way."""
+    return send_templated(address, "About your request", "no_account", asked_for=asked_for)
+
+
+def send_already_verified(user: User) -> bool:
+    """A confirm link was asked for an address that is confirmed already."""
+    return send_templated(
+        user.email, "Your address is already confirmed", "already_verified", user=user
+    )
+
+
+def send_password_changed(user: User) -> bool:
+    """Tell the owner their password changed, in case it was not them."""
+    return send_templated(user.email, "Your password was changed", "password_changed", user=user)
+
+
+def send_account_deleted(username: str, address: str) -> bool:
+    """Confirm that the account and its data are gone."""
+    return send_templated(address, "Your account was deleted", "account_deleted", username=username)

@@ -1,0 +1,77 @@
+"""Signed, time-limited links for mails: confirm an address, reset a password.
+
+A token is itsdangerous-signed with SECRET_KEY and a salt per purpose, so a link made for
+one purpose is refused by the other. Each is single-use by what it carries: a confirm link
+names the address (dead once it is confirmed), a reset link a fingerprint of the password
+hash (dead once any new password is set). Links start with APP_BASE_URL, never with the
+Host header of the request that asked for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .models import User
+
+VERIFY = "verify-email"
+RESET = "reset-password"
+
+
+class LinkExpired(Exception):
+    """The link was genuine but is older than its lifetime."""
+
+
+class LinkInvalid(Exception):
+    """The link was altered, made for something else, or already used."""
+
+
+def serializer(purpose: str) -> URLSafeTimedSerializer:
+    """The signer for one purpose."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"auth-{purpose}")
+
+
+def password_fingerprint(user: User) -> str:
+    """Changes whenever the password hash changes; keyed, so it says nothing about the hash."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, user.password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def make_token(purpose: str, user: User) -> str:
+    """A token for ``user``: their id plus what makes it single-use."""
+    payload: dict[str, Any] = {"u": user.id}
+    if purpose == VERIFY:
+        payload["e"] = user.email
+    else:
+        payload["p"] = password_fingerprint(user)
+    return serializer(purpose).dumps(payload)
+
+
+def read_token(purpose: str, token: str, max_age_seconds: int) -> dict[str, Any]:
+    """The payload of a genuine, fresh token; LinkExpired or LinkInvalid otherwise."""
+    try:
+        payload = serializer(purpose).loads(token, max_age=max_age_seconds)
+    except SignatureExpired as exc:
+        raise LinkExpired() from exc
+    except BadSignature as exc:
+        raise LinkInvalid() from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int):
+        raise LinkInvalid()
+    return payload
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """APP_BASE_URL plus the route's path, the same whichever request (or command) asks."""
+    path = current_app.url_map.bind("localhost").build(endpoint, values)
+    base: str = current_app.config["APP_BASE_URL"]
+    return base + path
+
+
+def link_for(purpose: str, user: User) -> str:
+    """The absolute link to mail to ``user``."""
+    endpoint = "auth.verify_email" if purpose == VERIFY else "auth.reset_password"
+    return absolute_url(endpoint, token=make_token(purpose, user))

@@ -1,0 +1,168 @@
+"""Each user's active sessions, for the sessions page and for signing out everywhere.
+
+One Redis hash per user, ``<SESSION_KEY_PREFIX>user:<id>``: field ``<sid>`` holds when the
+session started, its address and browser (JSON); field ``<sid>:seen`` when it was last
+used. The session itself carries only the user id and two timestamps, so it stays small.
+Logins add a field, logouts and rotations move or remove it, and listing drops the ids
+whose session key has expired. Any number of app instances share it through Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from flask import current_app, request, session
+from flask_limiter.util import get_remote_address
+
+from {{ cookiecutter.package_name }}.core import redis_client
+from {{ cookiecutter.package_name }}.core.sessions import (
+    SessionStoreUnavailable,
+    current_session_id,
+    delete_sessions,
+    existing_sessions,
+)
+
+SEEN = ":seen"
+USER_AGENT_MAX = 200
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One active session as the sessions page shows it."""
+
+    sid: str
+    started: float
+    last_seen: float
+    address: str
+    browser: str
+
+    @property
+    def handle(self) -> str:
+        """Names the session in pages and forms without revealing its id."""
+        return session_handle(self.sid)
+
+
+def session_handle(sid: str) -> str:
+    """A short one-way name for a session id."""
+    return hashlib.sha256(sid.encode()).hexdigest()[:20]
+
+
+def index_key(user_id: int) -> str:
+    """The Redis hash of this user's sessions, beside the sessions themselves."""
+    return f"{current_app.config['SESSION_KEY_PREFIX']}user:{user_id}"
+
+
+def index_ttl() -> int:
+    """Outlives any session in it: sessions slide their expiry by at most one lifetime."""
+    return int(current_app.permanent_session_lifetime.total_seconds() * 2)
+
+
+def client() -> redis.Redis:
+    """The app's Redis client."""
+    return redis_client.get_client()
+
+
+def this_session_details() -> str:
+    """Start time, address and browser of the current request, as stored."""
+    browser = request.headers.get("User-Agent", "")[:USER_AGENT_MAX]
+    details = {"started": int(time.time()), "address": get_remote_address(), "browser": browser}
+    return json.dumps(details)
+
+
+def record_login(user_id: int) -> None:
+    """Add the current (just rotated) session to the user's index."""
+    sid, now = current_session_id(), int(time.time())
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(index_key(user_id), mapping={sid: this_session_details(), sid + SEEN: now})
+    pipe.expire(index_key(user_id), index_ttl())
+    execute(pipe)
+
+
+def touch(user_id: int) -> None:
+    """Note that the current session is in use, at most once per SESSION_SEEN_INTERVAL."""
+    now = int(time.time())
+    interval = current_app.config["SESSION_SEEN_INTERVAL"].total_seconds()
+    if now - session.get("seen", 0) < interval:
+        return
+    session["seen"] = now
+    sid = current_session_id()
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(index_key(user_id), sid + SEEN, now)
+    # A session from before the index existed is listed from now on.
+    pipe.hsetnx(index_key(user_id), sid, this_session_details())
+    pipe.expire(index_key(user_id), index_ttl())
+    execute(pipe)
+
+
+def rename(user_id: int, old_sid: str, new_sid: str) -> None:
+    """Keep a rotated session's entry under its new id (same start, address, browser)."""
+    key = index_key(user_id)
+    details = execute_one(lambda: client().hget(key, old_sid))
+    pipe = client().pipeline(transaction=False)
+    pipe.hdel(key, old_sid, old_sid + SEEN)
+    pipe.hset(
+        key, mapping={new_sid: details or this_session_details(), new_sid + SEEN: int(time.time())}
+    )
+    pipe.expire(key, index_ttl())
+    execute(pipe)
+
+
+def forget(user_id: int, sids: list[str]) -> None:
+    """Drop these sessions from the index (their keys are deleted elsewhere, or expired)."""
+    if sids:
+        fields = [field for sid in sids for field in (sid, sid + SEEN)]
+        execute_one(lambda: client().hdel(index_key(user_id), *fields))
+
+
+def active_sessions(user_id: int) -> list[SessionInfo]:
+    """The user's live sessions, most recently used first; expired ones are pruned."""
+    raw = execute_one(lambda: client().hgetall(index_key(user_id)))
+    fields = {key.decode(): value.decode() for key, value in raw.items()}
+    sids = [field for field in fields if not field.endswith(SEEN)]
+    alive = existing_sessions(sids)
+    forget(user_id, [sid for sid, live in zip(sids, alive, strict=True) if not live])
+    found = []
+    for sid, live in zip(sids, alive, strict=True):
+        if live:
+            details = json.loads(fields[sid])
+            seen = float(fields.get(sid + SEEN, details["started"]))
+            found.append(
+                SessionInfo(sid, details["started"], seen, details["address"], details["browser"])
+            )
+    return sorted(found, key=lambda info: info.last_seen, reverse=True)
+
+
+def end_sessions(user_id: int, sids: list[str]) -> None:
+    """Sign these sessions out now, wherever they are in use."""
+    if sids:
+        delete_sessions(sids)
+        forget(user_id, sids)
+
+
+def end_all_sessions(user_id: int, keep: str | None = None) -> int:
+    """Sign out every session of the user except ``keep``; how many ended."""
+    raw = execute_one(lambda: client().hkeys(index_key(user_id)))
+    sids = [field.decode() for field in raw if not field.decode().endswith(SEEN)]
+    ended = [sid for sid in sids if sid != keep]
+    end_sessions(user_id, ended)
+    return len(ended)
+
+
+def execute(pipe: redis.client.Pipeline) -> None:
+    """Run a pipeline; Redis being down is the 503 page, as for the session itself."""
+    execute_one(pipe.execute)
+
+
+def execute_one(command: Callable[[], Any]) -> Any:
+    """Run one Redis call behind the app's circuit breaker; Redis being down is the 503 page."""
+    try:
+        with redis_client.get_breaker().guard():
+            return command()
+    except redis_client.UNAVAILABLE as exc:
+        raise SessionStoreUnavailable() from exc

@@ -1,0 +1,384 @@
+"""The account after login: password reset and change, the sessions page, deletion, commands."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from conftest import PASSWORD, AuthActions, csrf_token
+
+NEW_PASSWORD = "a brand new passphrase"
+PRODUCTION_SECRET = "Kq3v8ZtW1mXy7RbN0pLs4HdJ6fGc2TaE9uYo5wVi"
+
+
+@pytest.fixture
+def app(make_auth_app):
+    """The app on a fresh migrated database, mailing the test SMTP server."""
+    return make_auth_app()
+
+
+@pytest.fixture
+def alice(auth):
+    """alice has an account and is logged in with the test client."""
+    auth.signup()
+    auth.login()
+    return auth
+
+
+def page(client, url="/"):
+    return client.get(url).get_data(as_text=True)
+
+
+def logged_in(client) -> bool:
+    return client.get("/auth/account").status_code == 200
+
+
+def second_browser(app, mailbox, **environ) -> AuthActions:
+    """alice logged in from another browser."""
+    other = AuthActions(app.test_client(), mailbox)
+    assert other.login(**environ).status_code == 302
+    return other
+
+
+def reset_link(auth, mailbox, address="alice@example.com") -> str:
+    auth.post("/auth/password/forgot", {"email": address})
+    return mailbox.link(address)
+
+
+def test_forgot_password_answers_the_same_for_any_address(auth, mailbox):
+    auth.signup()
+    answers = {}
+    for address in ("alice@example.com", "nobody@example.com"):
+        response = auth.post("/auth/password/forgot", {"email": address})
+        assert response.status_code == 200
+        text = response.get_data(as_text=True).replace(address, "ADDRESS")
+        answers[address] = re.sub(r'name="csrf_token"[^>]*?value="[^"]+"', "", text)
+    assert answers["alice@example.com"] == answers["nobody@example.com"]
+    assert "/auth/password/reset/" in mailbox.text(mailbox.last("alice@example.com"))
+    nobody = mailbox.text(mailbox.last("nobody@example.com"))
+    assert "no account uses it" in nobody
+    assert "/auth/password/reset/" not in nobody
+
+
+def test_reset_story_signs_out_every_session(alice, app, client, mailbox):
+    other = second_browser(app, mailbox)
+    visitor = AuthActions(app.test_client(), mailbox)
+    link = reset_link(visitor, mailbox)
+    assert link.startswith("/auth/password/reset/")
+    assert "For <strong>alice</strong>" in page(visitor.client, link)
+    response = visitor.post(link, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert response.headers["Location"] == "/auth/login"
+    assert "every session signed out" in page(visitor.client, "/auth/login")
+
+    assert not logged_in(client)
+    assert not logged_in(other.client)
+    assert visitor.login().status_code == 200  # the old password no longer works
+    assert visitor.login(password=NEW_PASSWORD).status_code == 302
+
+    # The link worked once.
+    again = visitor.client.get(link)
+    assert again.status_code == 410
+    assert "Link already used" in again.get_data(as_text=True)
+
+
+def test_a_reset_link_dies_when_the_password_changes(alice, mailbox):
+    link = reset_link(AuthActions(alice.client.application.test_client(), mailbox), mailbox)
+    alice.post(
+        "/auth/password",
+        {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+    response = alice.client.get(link)
+    assert response.status_code == 410
+    assert "Nothing was changed." in response.get_data(as_text=True)
+
+
+def test_an_expired_reset_link_changes_nothing(make_auth_app, mailbox):
+    app = make_auth_app(RESET_LINK_MAX_AGE=timedelta(seconds=-1))
+    auth = AuthActions(app.test_client(), mailbox)
+    auth.signup()
+    link = reset_link(auth, mailbox)
+    response = auth.client.get(link)
+    assert response.status_code == 410
+    assert "This link has expired." in response.get_data(as_text=True)
+    response = auth.post(link, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, "/auth/login")
+    assert response.status_code == 410
+    assert auth.login().status_code == 302
+
+
+@pytest.mark.parametrize("how", ["tampered", "other user"])
+def test_a_forged_reset_link_changes_nothing(auth, mailbox, how):
+    auth.signup()
+    auth.signup(username="bob", email="bob@example.com")
+    token = reset_link(auth, mailbox).rsplit("/", 1)[1]
+    if how == "tampered":
+        forged = token[:5] + ("x" if token[5] != "x" else "y") + token[6:]
+    else:
+        bob = reset_link(auth, mailbox, "bob@example.com").rsplit("/", 1)[1]
+        forged = bob.split(".")[0] + "." + ".".join(token.split(".")[1:])
+    url = f"/auth/password/reset/{forged}"
+    assert auth.client.get(url).status_code == 400
+    response = auth.post(url, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}, "/auth/login")
+    assert response.status_code == 400
+    assert "This link is not valid." in response.get_data(as_text=True)
+    assert auth.login().status_code == 302
+    assert auth.login(username="bob").status_code == 302
+
+
+def test_reset_refuses_a_weak_new_password(auth, mailbox):
+    auth.signup()
+    link = reset_link(auth, mailbox)
+    response = auth.post(link, {"password": "qwertyuiop", "confirm": "qwertyuiop"})
+    assert response.status_code == 400
+    assert "one of the most common ones" in response.get_data(as_text=True)
+    assert auth.login().status_code == 302
+
+
+def test_changing_the_password(alice, app, client, mailbox):
+    other = second_browser(app, mailbox)
+    before = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+
+    wrong = alice.post(
+        "/auth/password",
+        {"current_password": "not it at all", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+    assert wrong.status_code == 400
+    assert "That is not your current password." in wrong.get_data(as_text=True)
+
+    response = alice.post(
+        "/auth/password",
+        {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
+    assert response.headers["Location"] == "/auth/account"
+    assert "your other sessions are signed out" in page(client, "/auth/account")
+    after = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    assert after != before
+    assert logged_in(client)
+    assert not logged_in(other.client)
+    stolen = app.test_client()
+    stolen.set_cookie(app.config["SESSION_COOKIE_NAME"], before)
+    assert not logged_in(stolen)
+    notice = mailbox.last("alice@example.com")
+    assert notice["Subject"].startswith("Your password was changed")
+    assert alice.login(password=NEW_PASSWORD).status_code == 302
+
+
+def test_sessions_page_lists_and_signs_out_sessions(alice, app, client, mailbox):
+    phone = second_browser(
+        app, mailbox, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="PhoneBrowser/1.0"
+    )
+    tablet = second_browser(
+        app, mailbox, REMOTE_ADDR="192.0.2.20", HTTP_USER_AGENT="TabletBrowser/2.0"
+    )
+    listing = page(client, "/auth/sessions")
+    assert listing.count("Sign out</button>") == 3
+    assert "192.0.2.10" in listing and "PhoneBrowser/1.0" in listing
+    assert "This session" in listing
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", listing)
+
+    # Sign out the phone by its row's button.
+    handle = re.search(
+        r'<td>192\.0\.2\.10</td>.*?action="(/auth/sessions/[0-9a-f]+/sign-out)"', listing, re.S
+    ).group(1)
+    response = alice.post(handle, {}, "/auth/sessions")
+    assert response.headers["Location"] == "/auth/sessions"
+    assert not logged_in(phone.client)
+    assert logged_in(tablet.client)
+    assert "PhoneBrowser" not in page(client, "/auth/sessions")
+    assert alice.post(handle, {}, "/auth/sessions").status_code == 404
+
+    response = alice.post("/auth/sessions/sign-out-others", {}, "/auth/sessions")
+    assert "Signed out 1 other session." in page(client, "/auth/sessions")
+    assert not logged_in(tablet.client)
+    assert logged_in(client)
+
+
+def test_sessions_page_spans_app_instances_and_drops_expired_sessions(
+    alice, make_auth_app, mailbox, redis_conn, app
+):
+    other_instance = make_auth_app()
+    laptop = second_browser(other_instance, mailbox, HTTP_USER_AGENT="Laptop/3")
+    listing = page(alice.client, "/auth/sessions")
+    assert "Laptop/3" in listing
+    # The laptop's session expires in Redis: it leaves the list and the index.
+    sid = laptop.client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    redis_conn.delete(app.config["SESSION_KEY_PREFIX"] + sid)
+    assert "Laptop/3" not in page(alice.client, "/auth/sessions")
+    index = redis_conn.hkeys(app.config["SESSION_KEY_PREFIX"] + "user:1")
+    assert not [field for field in index if field.decode().startswith(sid)]
+
+
+def test_a_logged_in_session_stays_small_and_last_seen_is_written_rarely(
+    alice, app, client, redis_conn
+):
+    sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    stored = redis_conn.get(app.config["SESSION_KEY_PREFIX"] + sid)
+    assert len(stored) < 300
+    client.get("/auth/account")  # shows (and so removes) the welcome message
+    before = redis_conn.info("commandstats")
+    for _ in range(3):
+        client.get("/auth/account")
+    after = redis_conn.info("commandstats")
+    assert after.get("cmdstat_hset") == before.get("cmdstat_hset")
+    assert after.get("cmdstat_set") == before.get("cmdstat_set")
+
+
+def test_deleting_the_account(alice, app, client, mailbox):
+    other = second_browser(app, mailbox)
+    uploads = app.config["UPLOAD_FOLDER"]
+    import pathlib
+
+    folder = pathlib.Path(uploads) / "user-1"  # where the upload page keeps alice's files
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    keep = pathlib.Path(uploads) / "user-2"
+    keep.mkdir()
+
+    wrong = alice.post("/auth/delete", {"password": "not my password"})
+    assert wrong.status_code == 400
+    assert "That is not your password." in wrong.get_data(as_text=True)
+    assert folder.exists()
+
+    response = alice.post("/auth/delete", {"password": PASSWORD})
+    assert response.headers["Location"] == "/"
+    assert "Your account and everything in it are deleted." in page(client)
+    assert not folder.exists()
+    assert keep.exists()
+    assert not logged_in(client)
+    assert not logged_in(other.client)
+    assert mailbox.last("alice@example.com")["Subject"].startswith("Your account was deleted")
+    assert alice.login().status_code == 200
+    # The address is free again.
+    assert "Check your inbox" in alice.register().get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/auth/password", "/auth/sessions", "/auth/delete"])
+def test_account_pages_need_a_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login")
+
+
+def test_password_forms_are_throttled_per_address(alice):
+    for _ in range(10):
+        alice.post("/auth/delete", {"password": "wrong"})
+    assert alice.post("/auth/delete", {"password": "wrong"}).status_code == 429
+
+
+def test_forgot_password_is_throttled_per_target_address(make_auth_app, mailbox):
+    app = make_auth_app(EMAIL_RATE_LIMIT="3 per hour")
+    for n in range(3):
+        visitor = AuthActions(app.test_client(), mailbox)
+        data = {"email": "victim@example.com"}
+        address = {"REMOTE_ADDR": f"192.0.2.{n}"}
+        response = visitor.post("/auth/password/forgot", data, environ_base=address)
+        assert response.status_code == 200
+    visitor = AuthActions(app.test_client(), mailbox)
+    address = {"REMOTE_ADDR": "192.0.2.99"}
+    response = visitor.post("/auth/password/forgot", data, environ_base=address)
+    assert response.status_code == 429
+    assert len(mailbox.to("victim@example.com")) == 3
+
+
+def test_users_create_makes_a_verified_account(app, runner, auth):
+    args = ["users", "create", "bob", "Bob@Example.com", "--password", PASSWORD]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "Created user bob." in result.output
+    assert auth.login(username="bob").headers["Location"] == "/"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["bob", "not-an-email", "--password", PASSWORD], "email:"),
+        (["bob", "bob@example.com", "--password", "short"], "password:"),
+        (["bob", "bob@example.com", "--password", "password123"], "most common"),
+    ],
+)
+def test_users_create_refuses_bad_input(runner, args, message):
+    result = runner.invoke(args=["users", "create", *args])
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_users_create_refuses_a_duplicate(runner):
+    args = ["users", "create", "bob", "bob@example.com", "--password", PASSWORD]
+    assert runner.invoke(args=args).exit_code == 0
+    result = runner.invoke(args=args)
+    assert result.exit_code != 0
+    assert "exists" in result.output
+
+
+def test_users_verify_lets_an_unconfirmed_account_log_in(auth, runner):
+    auth.register()
+    assert auth.login().status_code == 403
+    result = runner.invoke(args=["users", "verify", "Alice@example.com"])
+    assert "Confirmed alice@example.com" in result.output
+    assert auth.login().status_code == 302
+    missing = runner.invoke(args=["users", "verify", "nobody@example.com"])
+    assert missing.exit_code != 0
+    assert "No account uses nobody@example.com." in missing.output
+
+
+def test_users_reset_link_prints_a_working_link(auth, runner):
+    auth.signup()
+    result = runner.invoke(args=["users", "reset-link", "alice@example.com"])
+    link = result.output.strip()
+    assert link.startswith("http://localhost/auth/password/reset/")
+    path = link.removeprefix("http://localhost")
+    auth.post(path, {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert auth.login(password=NEW_PASSWORD).status_code == 302
+
+
+def test_mail_settings_from_the_environment(make_app, monkeypatch):
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.com")
+    monkeypatch.setenv("MAIL_PORT", "2525")
+    monkeypatch.setenv("MAIL_USE_TLS", "false")
+    monkeypatch.setenv("FLASK_MAIL_USE_SSL", "true")
+    monkeypatch.setenv("MAIL_DEFAULT_SENDER", "Team <team@example.com>")
+    config = make_app().config
+    assert config["MAIL_SERVER"] == "smtp.example.com"
+    assert config["MAIL_PORT"] == 2525
+    assert config["MAIL_USE_TLS"] is False
+    assert config["MAIL_USE_SSL"] is True
+    assert config["MAIL_DEFAULT_SENDER"] == "Team <team@example.com>"
+
+
+def test_a_bad_mail_setting_stops_the_start(make_app, monkeypatch):
+    monkeypatch.setenv("MAIL_USE_TLS", "maybe")
+    with pytest.raises(RuntimeError, match="MAIL_USE_TLS='maybe' is not a yes/no value"):
+        make_app()
+
+
+def test_links_use_the_first_trusted_host(make_app, monkeypatch):
+    monkeypatch.delenv("APP_BASE_URL")
+    config = make_app(
+        "production",
+        SECRET_KEY=PRODUCTION_SECRET,
+        MAIL_SERVER="smtp.example.com",
+        TRUSTED_HOSTS=[".example.com", "www.example.com"],
+    ).config
+    assert config["APP_BASE_URL"] == "https://www.example.com"
+    assert config["MAIL_DEFAULT_SENDER"] == f"{config['APP_NAME']} <no-reply@www.example.com>"
+
+
+def test_production_refuses_to_start_without_a_mail_server(make_app, monkeypatch):
+    monkeypatch.delenv("MAIL_SERVER")
+    with pytest.raises(RuntimeError, match="MAIL_SERVER is not set"):
+        make_app("production", SECRET_KEY=PRODUCTION_SECRET)
+
+
+def test_production_refuses_links_without_a_host_to_name(make_app, monkeypatch):
+    monkeypatch.delenv("APP_BASE_URL")
+    with pytest.raises(RuntimeError, match="TRUSTED_HOSTS names no exact host"):
+        make_app("production", SECRET_KEY=PRODUCTION_SECRET, TRUSTED_HOSTS=[".example.com"])
+
+
+def test_csrf_token_is_required_on_every_account_form(alice, client):
+    for path in ("/auth/password", "/auth/delete", "/auth/sessions/sign-out-others"):
+        response = client.post(path, data={"password": PASSWORD})
+        assert response.status_code == 400, path
+    assert logged_in(client)
+    assert csrf_token(client, "/auth/delete")
