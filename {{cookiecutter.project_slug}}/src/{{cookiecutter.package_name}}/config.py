@@ -442,13 +442,13 @@ def trusted_hosts_problems(hosts: Any) -> list[str]:
 
 def connection_problems(config: Mapping[str, Any]) -> list[str]:
     """Connection URLs that cannot be used as written (building a client connects nowhere)."""
-    from .core.redis_client import build_client
+    from .core.redis_client import check_settings
 
     problems = []
     name = "REDIS_SENTINELS" if config.get("REDIS_SENTINELS") else "REDIS_URL"
     if config.get(name):
         try:
-            build_client(config)
+            check_settings(config)
         except (ValueError, TypeError) as exc:
             problems.append(url_problem(name, config[name], exc))
 {%- if cookiecutter.auth == "yes" %}

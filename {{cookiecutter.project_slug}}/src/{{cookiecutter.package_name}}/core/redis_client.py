@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -148,6 +148,20 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
     return redis.Redis.from_url(url, **options)
 
 
+def is_cluster(config: Mapping[str, Any]) -> bool:
+    """Whether the settings name a Redis Cluster (REDIS_SENTINELS wins over REDIS_URL)."""
+    url: str = config.get("REDIS_URL") or ""
+    return not config.get("REDIS_SENTINELS") and url.startswith(CLUSTER_SCHEME)
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Raise ValueError if no client can be built from the settings; connects nowhere."""
+    if is_cluster(config):
+        parse_cluster_url(config["REDIS_URL"])
+    else:
+        build_client(config)
+
+
 class LazyClient:
     """Holds the app's client and builds it on first use, once, whichever thread asks first."""
 
@@ -181,7 +195,7 @@ def init_app(app: Flask) -> None:
     """Build the client and its breaker; it connects on first use, so this needs no server."""
     if not (app.config["REDIS_URL"] or app.config["REDIS_SENTINELS"]):
         raise ValueError("REDIS_URL is not set: the app keeps its sessions in Redis.")
-    if not app.config["REDIS_SENTINELS"] and app.config["REDIS_URL"].startswith(CLUSTER_SCHEME):
+    if is_cluster(app.config):
         parse_cluster_url(app.config["REDIS_URL"])  # a malformed URL fails start-up, not a request
         config = app.config
         app.extensions["redis"] = LazyClient(lambda: build_cluster_client(config))
@@ -195,10 +209,14 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(error, handle_redis_error)
 
 
-def get_client() -> Client:
-    """The current app's client, built now if this is its first use."""
+def get_client() -> redis.Redis:
+    """The current app's client, built now if this is its first use.
+
+    Typed redis.Redis for its callers: a RedisCluster answers the same single-key commands
+    and single-key pipelines, which is all the app sends.
+    """
     holder: LazyClient = current_app.extensions["redis"]
-    return holder.get()
+    return cast(redis.Redis, holder.get())
 
 
 def get_breaker() -> CircuitBreaker:
