@@ -1,11 +1,15 @@
 """`make bench`: the baked app's speed as ratios against references measured in the same run.
 
-Every server runs under the same gunicorn flags on 127.0.0.1; wrk loads each scenario for a
-bounded time, servers are interleaved and the whole round is repeated, and medians are
-reported. Absolute numbers move between runs and machines; the ratios are what count.
+Every server runs on 127.0.0.1 under each worker configuration in turn: 2 sync workers,
+and the worker settings of the baked ``gunicorn.conf.py`` (read from the file). Ours and
+the references get the same flags and no access log. wrk loads each scenario for a bounded
+time, scenarios are interleaved, the whole round is repeated, and medians are reported.
+Absolute numbers move between runs and machines; the ratios are what count.
 
 Run it from the repository root as `python -m bench.run` (what `make bench` does): it
-imports the shared launchers from tools/, never the test suite.
+imports the shared launchers from tools/, never the test suite. ``--configs`` and
+``--only`` narrow a run for exploring (``--configs shipped+worker_class=sync+threads=1``
+tries another worker model with the shipped worker count).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import platform
 import re
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -27,20 +32,40 @@ from pathlib import Path
 import redis
 import requests
 
+from bench.baked import (
+    counter_cookie,
+    login_cookie,
+    prepare_database,
+    production_env,
+    session_cookie,
+)
 from tools.baking import ROOT, all_combinations, bake
 from tools.servers import free_port, serve, start_redis_server, stop_group
 
 HERE = Path(__file__).resolve().parent
 
-# sync workers: every request is a new connection, so load spreads evenly over the two
-# workers (with keep-alive, wrk's connections can all stick to one and halve the result).
-GUNICORN_FLAGS = ["--workers", "2", "--worker-class", "sync"]
 # No config file and no access log for anyone: only the apps differ.
 GUNICORN_COMMON = ["--config", "/dev/null", "--log-level", "warning"]
-COOKIE_NAME = "flask_starter_app_session"
-SECRET = "bench-secret-key-0123456789abcdefghij"
-# Production with accounts requires a mail server; the bench sends no mail.
-MAIL = {"MAIL_SERVER": "127.0.0.1"}
+# The settings of gunicorn.conf.py that shape throughput, as command-line flags.
+SHIPPED_SETTINGS = {
+    "workers": "--workers",
+    "worker_class": "--worker-class",
+    "threads": "--threads",
+    "keepalive": "--keep-alive",
+    "timeout": "--timeout",
+    "graceful_timeout": "--graceful-timeout",
+}
+LOGGED_IN_TARGET_BYTES = 300
+CONNECTION_COMMANDS = {"cmdstat_info", "cmdstat_client|setinfo", "cmdstat_hello"}
+
+
+@dataclass
+class WorkerConfig:
+    """One set of gunicorn worker flags, given to every server alike."""
+
+    key: str
+    label: str
+    flags: list[str]
 
 
 @dataclass
@@ -62,70 +87,53 @@ class Scenario:
     server: str
     path: str
     method: str = "GET"
-    cookie_from: str | None = None  # how to get a session cookie first: "GET /x" or "POST /x"
+    cookie: str | None = None  # the session the requests carry: "stock", "counter", "login"
 
 
 SCENARIOS = [
     Scenario("raw", "raw WSGI hello", "raw", "/"),
     Scenario("bare", "bare Flask hello", "bare", "/"),
-    Scenario(
-        "stock_rw",
-        "stock Flask-Session read+write",
-        "stock",
-        "/rw",
-        method="POST",
-        cookie_from="POST /rw",
-    ),
-    Scenario("stock_ro", "stock Flask-Session read-only", "stock", "/ro", cookie_from="POST /rw"),
+    Scenario("stock_rw", "stock Flask-Session read+write", "stock", "/rw", "POST", "stock"),
+    Scenario("stock_ro", "stock Flask-Session read-only", "stock", "/ro", cookie="stock"),
     Scenario(
         "stock_ro_norefresh",
         "stock read-only, refresh off",
         "stock_norefresh",
         "/ro",
-        cookie_from="POST /rw",
+        cookie="stock",
     ),
     Scenario(
         "ours_untouched",
         "ours: page not using the session (cookie sent)",
         "ours",
         "/healthz",
-        cookie_from="POST /api/counter",
+        cookie="counter",
+    ),
+    Scenario("ours_ro", "ours: session read-only", "ours", "/api/counter", cookie="counter"),
+    Scenario(
+        "ours_rw", "ours: session read+write", "ours", "/api/counter", "POST", cookie="counter"
     ),
     Scenario(
-        "ours_ro",
-        "ours: session read-only",
-        "ours",
-        "/api/counter",
-        cookie_from="POST /api/counter",
+        "ours_home", "ours: rendered home page, session cookie", "ours", "/", cookie="counter"
     ),
-    Scenario(
-        "ours_rw",
-        "ours: session read+write",
-        "ours",
-        "/api/counter",
-        method="POST",
-        cookie_from="POST /api/counter",
-    ),
-    Scenario(
-        "ours_home",
-        "ours: rendered home page (cookie sent)",
-        "ours",
-        "/",
-        cookie_from="POST /api/counter",
-    ),
+    Scenario("ours_home_nocookie", "ours: rendered home page, no cookie", "ours", "/"),
+    Scenario("ours_home_login", "ours: rendered home page, logged in", "ours", "/", cookie="login"),
     Scenario(
         "ours_nomw_untouched",
         "ours without middleware: page not using the session",
         "ours_nomw",
         "/healthz",
-        cookie_from="POST /api/counter",
+        cookie="counter",
     ),
 ]
 
+# (ours, reference, wanted ratio of requests/s, what it says)
 TARGETS = [
-    ("ours_rw", "stock_rw", 1.0, "read+write route vs stock read+write"),
-    ("ours_ro", "stock_ro", 1.4, "read-only route vs stock read-only"),
-    ("ours_untouched", "bare", 0.8, "page not using the session (cookie sent) vs bare Flask"),
+    ("ours_ro", "stock_ro", 1.4, "session read-only route vs stock read-only"),
+    ("ours_rw", "stock_rw", 1.0, "session read+write route vs stock read+write"),
+    ("ours_home", "bare", 0.55, "rendered home page with a session cookie vs bare Flask hello"),
+    ("ours_home_nocookie", "bare", 0.7, "rendered home page without a cookie vs bare Flask hello"),
+    ("ours_untouched", "bare", 0.85, "page not using the session (cookie sent) vs bare Flask"),
     ("ours_untouched", "ours_nomw_untouched", 0.95, "middleware stack overhead ≤ 5%"),
 ]
 
@@ -139,33 +147,92 @@ class RedisServer:
         self.client = redis.Redis.from_url(self.url)
 
     def commands(self) -> int:
-        """Commands served so far, not counting INFO itself."""
+        """Commands served so far, not counting INFO itself or a new connection's handshake.
+
+        redis-py names itself (CLIENT SETINFO) on every new connection: a worker that wrk's
+        keep-alive connections never reached connects during the count, once.
+        """
         stats = self.client.info("commandstats")
-        return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+        return sum(v["calls"] for k, v in stats.items() if k not in CONNECTION_COMMANDS)
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no commands arrive: requests wrk left queued in a backlog are done."""
+        deadline = time.monotonic() + timeout
+        last = self.commands()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.commands()
+            if now == last:
+                return
+            last = now
 
     def stop(self) -> None:
         self.client.close()
         stop_group(self.process)
 
 
-def start(server: Server, port: int) -> subprocess.Popen:
+def shipped_config(project: Path, overrides: dict[str, str] | None = None) -> WorkerConfig:
+    """The worker settings of the baked gunicorn.conf.py (as this environment makes them)."""
+    settings = runpy.run_path(str(project / "gunicorn.conf.py"))
+    values = {name: str(settings[name]) for name in SHIPPED_SETTINGS if name in settings}
+    values |= overrides or {}
+    flags = [item for name, value in values.items() for item in (SHIPPED_SETTINGS[name], value)]
+    label = f"gunicorn.conf.py: {values['workers']} × {values['worker_class']}"
+    if values["worker_class"] == "gthread":
+        label += f", {values['threads']} thread{'s' if values['threads'] != '1' else ''}"
+    if overrides:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
+    key = "shipped" + "".join(f"+{k}={v}" for k, v in (overrides or {}).items())
+    return WorkerConfig(key, label, flags)
+
+
+def worker_configs(names: list[str], project: Path) -> list[WorkerConfig]:
+    """``sync`` (2 sync workers), ``shipped``, or ``shipped+setting=value+...``."""
+    configs = []
+    for name in names:
+        if name == "sync":
+            flags = ["--workers", "2", "--worker-class", "sync"]
+            configs.append(WorkerConfig("sync", "2 × sync", flags))
+        elif name.startswith("shipped"):
+            overrides = dict(part.split("=", 1) for part in name.split("+")[1:])
+            configs.append(shipped_config(project, overrides))
+        else:
+            sys.exit(f"error: unknown worker configuration {name!r}")
+    return configs
+
+
+def start(server: Server, port: int, config: WorkerConfig) -> subprocess.Popen:
     """gunicorn on the server's target, listening when this returns."""
-    options = [*GUNICORN_FLAGS, *GUNICORN_COMMON]
-    return serve(server.cwd, port, server.env, *options, app=server.target, timeout=20)
+    options = [*config.flags, *GUNICORN_COMMON]
+    return serve(server.cwd, port, server.env, *options, app=server.target, timeout=30)
 
 
-def get_cookie(base: str, how: str | None) -> str | None:
-    if not how:
+def wait_ready(base: str, timeout: float = 90.0) -> None:
+    """Block until a worker answers: the port listens before the workers have imported the app."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(base + "/", timeout=timeout)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def get_cookie(base: str, kind: str | None) -> str | None:
+    """A session cookie of the given kind from the server at ``base``."""
+    if kind is None:
         return None
-    method, path = how.split()
-    response = requests.request(
-        method, base + path, json={} if method == "POST" else None, timeout=10
-    )
+    if kind == "counter":
+        return counter_cookie(base)
+    if kind == "login":
+        return login_cookie(base)
+    response = requests.post(base + "/rw", json={}, timeout=10)  # the stock reference
     response.raise_for_status()
-    match = re.search(rf"(?:session|{COOKIE_NAME})=([^;]+)", response.headers["Set-Cookie"])
-    assert match, response.headers
-    name = response.headers["Set-Cookie"].split("=", 1)[0]
-    return f"{name}={match.group(1)}"
+    cookie = session_cookie(response)
+    assert cookie, response.headers
+    return cookie
 
 
 LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
@@ -173,61 +240,156 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def wrk(url: str, seconds: int, cookie: str | None, method: str) -> dict[str, float]:
+    """Requests/s and p50/p99 latency (ms) of one wrk run; any error response fails it."""
     command = ["wrk", "--latency", "-t", "1", "-c", "8", "-d", f"{seconds}s", "--timeout", "5s"]
     if cookie:
         command += ["-H", f"Cookie: {cookie}"]
     if method == "POST":
         command += ["-s", str(HERE / "post_json.lua")]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    if "Non-2xx or 3xx responses" in output:
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if match is None or "Non-2xx or 3xx responses" in output or "Socket errors" in output:
         raise RuntimeError(f"{url} answered errors under load:\n{output}")
     latency = {p: float(v) * UNITS[u] for p, v, u in LATENCY.findall(output)}
-    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"]}
+    return {"rps": float(match.group(1)), "p50_ms": latency["50"], "p99_ms": latency["99"]}
+
+
+def warm_up(url: str, cookie: str | None, method: str, quick: bool) -> None:
+    """Let every worker import, compile its templates and connect before it is timed."""
+    if not quick:
+        wrk(url, 1, cookie, method)
+        return
+    headers = {"Cookie": cookie} if cookie else {}
+    body = {"json": {}} if method == "POST" else {}
+    for _ in range(10):
+        requests.request(method, url, headers=headers, timeout=10, **body).raise_for_status()
 
 
 def commands_per_request(
-    redis_server: RedisServer, base: str, scenario: Scenario, n: int = 50
+    redis_server: RedisServer, url: str, scenario: Scenario, cookie: str | None, n: int = 50
 ) -> float:
-    cookie = get_cookie(base, scenario.cookie_from)
+    """Redis commands the server sends per request of this scenario."""
     headers = {"Cookie": cookie} if cookie else {}
+    body = {"json": {}} if scenario.method == "POST" else {}
+    redis_server.settle()
     before = redis_server.commands()
     for _ in range(n):
-        body = {"json": {}} if scenario.method == "POST" else {}
-        requests.request(scenario.method, base + scenario.path, headers=headers, timeout=10, **body)
+        requests.request(scenario.method, url, headers=headers, timeout=10, **body)
     return (redis_server.commands() - before) / n
 
 
-def measure_servers(servers: list[Server], repeats: int, seconds: int, redis_server: RedisServer):
-    runs: dict[str, list[dict[str, float]]] = {s.key: [] for s in SCENARIOS}
-    commands: dict[str, float] = {}
-    for round_number in range(repeats):
-        # Alternate the order each round so no server always runs on a warmer machine.
-        order = servers if round_number % 2 == 0 else list(reversed(servers))
-        for server in order:
-            port = free_port()
-            process = start(server, port)
-            base = f"http://127.0.0.1:{port}"
-            try:
-                for scenario in (s for s in SCENARIOS if s.server == server.name):
-                    cookie = get_cookie(base, scenario.cookie_from)
-                    wrk(base + scenario.path, 1, cookie, scenario.method)  # warm up
-                    runs[scenario.key].append(
-                        wrk(base + scenario.path, seconds, cookie, scenario.method)
-                    )
-                    if round_number == 0 and scenario.cookie_from:
-                        commands[scenario.key] = commands_per_request(redis_server, base, scenario)
+@dataclass
+class Results:
+    """wrk results per (config, scenario), one per round, and Redis commands per request."""
+
+    runs: dict[tuple[str, str], list[dict[str, float]]]
+    commands: dict[str, float]
+
+    def median(self, config: str, scenario: str) -> dict[str, float] | None:
+        """Median requests/s, p50 and p99 over the rounds."""
+        values = self.runs.get((config, scenario))
+        if not values:
+            return None
+        return {metric: statistics.median(run[metric] for run in values) for metric in values[0]}
+
+    def ratio(self, config: str, ours: str, ref: str) -> float | None:
+        """Median over rounds of requests/s of ``ours`` over ``ref`` measured in the same round.
+
+        Pairing within a round cancels what the rest of a shared machine does between rounds.
+        """
+        a, b = self.runs.get((config, ours)), self.runs.get((config, ref))
+        if not a or not b:
+            return None
+        return statistics.median(x["rps"] / y["rps"] for x, y in zip(a, b, strict=True))
+
+
+def measure_servers(
+    configs: list[WorkerConfig],
+    servers: list[Server],
+    scenarios: list[Scenario],
+    args: argparse.Namespace,
+    redis_server: RedisServer,
+) -> Results:
+    """Every scenario under every config: all servers of a config up at once, rounds interleaved.
+
+    Idle servers cost nothing, so each round loads every scenario in turn within a short
+    span; the order flips every round so none always runs first.
+    """
+    results = Results({(c.key, s.key): [] for c in configs for s in scenarios}, {})
+    used = [s for s in servers if any(sc.server == s.name for sc in scenarios)]
+    for config in configs:
+        processes = {server.name: (start(server, port := free_port(), config), port)
+                     for server in used}  # fmt: skip
+        try:
+            bases = {name: f"http://127.0.0.1:{port}" for name, (_, port) in processes.items()}
+            for base in bases.values():
+                wait_ready(base)
+            cookies = {}
+            for scenario in scenarios:
+                url = bases[scenario.server] + scenario.path
+                cookies[scenario.key] = get_cookie(bases[scenario.server], scenario.cookie)
+                warm_up(url, cookies[scenario.key], scenario.method, args.quick)
+                if scenario.key not in results.commands:
+                    results.commands[scenario.key] = commands_per_request(
+                        redis_server, url, scenario, cookies[scenario.key],
+                        20 if args.quick else 50,
+                    )  # fmt: skip
+            for round_number in range(args.repeats):
+                order = scenarios if round_number % 2 == 0 else scenarios[::-1]
+                for scenario in order:
+                    url = bases[scenario.server] + scenario.path
+                    result = wrk(url, args.seconds, cookies[scenario.key], scenario.method)
+                    results.runs[(config.key, scenario.key)].append(result)
                     print(
-                        f"  round {round_number + 1} {scenario.key}: {runs[scenario.key][-1]}",
+                        f"  {time.monotonic() - args.started:5.0f}s {config.key} "
+                        f"round {round_number + 1} {scenario.key}: "
+                        + ", ".join(f"{k} {v:,.2f}" for k, v in result.items()),
                         flush=True,
                     )
-            finally:
+        finally:
+            for process, _ in processes.values():
                 stop_group(process)
-    medians = {
-        key: {metric: statistics.median(run[metric] for run in values) for metric in values[0]}
-        for key, values in runs.items()
-    }
-    return medians, commands
+    return results
+
+
+WORKER_MODELS = ["shipped", "shipped+threads=1", "shipped+worker_class=sync+threads=1"]
+
+
+def worker_models(project: Path, redis_url: str, args: argparse.Namespace) -> list[tuple]:
+    """Our home page under the shipped worker count with other worker models, all up at once.
+
+    Paired per round against the shipped config: [(label, cookie, ratio, p50, p99)].
+    """
+    server = ours_server(project, redis_url, "ours")
+    configs = worker_configs(WORKER_MODELS, project)
+    processes, jobs = [], []
+    try:
+        for config in configs:
+            processes.append(start(server, port := free_port(), config))
+            base = f"http://127.0.0.1:{port}"
+            wait_ready(base)
+            for kind in (None, "counter"):
+                cookie = get_cookie(base, kind)
+                warm_up(base + "/", cookie, "GET", args.quick)
+                jobs.append((config.label, kind, base + "/", cookie))
+        runs: dict[tuple[str, str | None], list[dict[str, float]]] = {}
+        for round_number in range(args.repeats):
+            for label, kind, url, cookie in jobs if round_number % 2 == 0 else jobs[::-1]:
+                runs.setdefault((label, kind), []).append(wrk(url, args.seconds, cookie, "GET"))
+    finally:
+        for process in processes:
+            stop_group(process)
+    rows = []
+    for label, kind, _, _ in jobs:
+        values, ref = runs[(label, kind)], runs[(configs[0].label, kind)]
+        rows.append((
+            label,
+            kind,
+            statistics.median(v["rps"] / r["rps"] for v, r in zip(values, ref, strict=True)),
+            statistics.median(v["p50_ms"] for v in values),
+            statistics.median(v["p99_ms"] for v in values),
+        ))  # fmt: skip
+    return rows
 
 
 def time_create_app(project: Path, redis_url: str, iterations: int) -> dict[str, float]:
@@ -259,14 +421,7 @@ ours = best(lambda: create_app("production"))
 ref = best(bare)
 print(json.dumps({{"ours_ms": ours * 1000, "bare_ms": ref * 1000, "rules": rules}}))
 """
-    env = os.environ | {
-        "SECRET_KEY": SECRET,
-        "REDIS_URL": redis_url,
-        "TRUSTED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONPATH": str(project / "src"),
-        "INSTANCE_PATH": str(project / "instance"),
-        **MAIL,
-    }
+    env = os.environ | production_env(project, redis_url)
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
@@ -299,32 +454,33 @@ def time_project_suite(project: Path) -> float:
     return time.perf_counter() - started
 
 
-def memory_per_session(redis_server: RedisServer, project: Path, sessions: int) -> float:
-    """Redis memory growth per stored session, sessions created over HTTP by the baked app."""
+def session_memory(
+    redis_server: RedisServer, server: Server, config: WorkerConfig, with_login: bool
+) -> dict[str, dict[str, int]]:
+    """``MEMORY USAGE`` and value length of one stored session of each kind, made over HTTP."""
     port = free_port()
-    server = ours_server(project, redis_server.url, "ours")
-    process = start(server, port)
+    process = start(server, port, config)
+    base = f"http://127.0.0.1:{port}"
+    sizes = {}
     try:
-        redis_server.client.flushdb()
-        before = redis_server.client.info("memory")["used_memory"]
-        for _ in range(sessions):
-            requests.post(
-                f"http://127.0.0.1:{port}/api/counter", json={}, timeout=10
-            ).raise_for_status()
-        after = redis_server.client.info("memory")["used_memory"]
+        wait_ready(base)
+        for kind in ("counter", "login") if with_login else ("counter",):
+            redis_server.client.flushdb()
+            get_cookie(base, kind)
+            keys = [k for k in redis_server.client.keys("*") if b"session" in k.lower()]
+            assert len(keys) == 1, f"expected one stored session after a {kind} flow: {keys}"
+            sizes[kind] = {
+                "memory": int(redis_server.client.memory_usage(keys[0], samples=0)),
+                "value": int(redis_server.client.strlen(keys[0])),
+                "key": len(keys[0]),
+            }
     finally:
         stop_group(process)
-    return (after - before) / sessions
+    return sizes
 
 
 def ours_server(project: Path, redis_url: str, name: str) -> Server:
-    env = MAIL | {
-        "FLASK_CONFIG": "production",
-        "SECRET_KEY": SECRET,
-        "REDIS_URL": redis_url,
-        "TRUSTED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONPATH": str(project / "src"),
-    }
+    env = production_env(project, redis_url)
     if name == "ours_nomw":
         env["FLASK_WSGI_MIDDLEWARE"] = "[]"
     return Server(name, "wsgi:app", project, env)
@@ -338,9 +494,8 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     versions = {}
-    for package in ("flask", "flask_session", "werkzeug", "gunicorn", "redis"):
-        module = __import__(package)
-        versions[package] = getattr(module, "__version__", None) or _dist_version(package)
+    for package in ("flask", "flask_session", "werkzeug", "jinja2", "gunicorn", "redis"):
+        versions[package] = _dist_version(package)
     redis_version = subprocess.run(
         ["redis-server", "--version"], capture_output=True, text=True
     ).stdout
@@ -359,64 +514,115 @@ def _dist_version(package: str) -> str:
     return version(package.replace("_", "-"))
 
 
-def render(medians, commands, extra, seconds: int, repeats: int) -> str:
-    refs = {"raw": "raw", "bare": "bare", "stock": "stock_rw"}
+def target_results(results: Results, configs: list[WorkerConfig]):
+    """(label, wanted, [(config, ratio, met)]) for every target measured."""
+    met = []
+    for ours, ref, wanted, label in TARGETS:
+        per_config = [
+            (c, r, r >= wanted)
+            for c in configs
+            if (r := results.ratio(c.key, ours, ref)) is not None
+        ]
+        if per_config:
+            met.append((label, wanted, per_config))
+    return met
+
+
+def render(results: Results, extra, configs, scenarios, args) -> str:
+    """results.md: one table per worker config, the targets, and the other measurements."""
     lines = [
         "# Benchmark results",
         "",
         f"Machine: {machine()}.",
-        f"gunicorn {' '.join(GUNICORN_FLAGS)}, no access log; wrk -t1 -c8, {seconds}s per run, "
-        f"{repeats} interleaved rounds, medians. "
+        f"wrk -t1 -c8, {args.seconds}s per run after a warm-up, {args.repeats} interleaved "
+        f"rounds, medians (a ratio is the median of the ratios within each round); "
+        f"no access log for any server; the servers of a config are up together, each idle "
+        f"while another is loaded. "
         f"Made by `make bench` on {time.strftime('%Y-%m-%d')}.",
         "",
         "Read+write rows, ours and stock, POST the same JSON body to the same view code; "
-        "read-only and untouched rows are GETs.",
+        "the other rows are GETs. The home page rows render the baked default (examples and "
+        "account pages included); its session cookie holds the tour's counter, the logged-in "
+        "one comes from the real login form.",
         "",
-        "| scenario | req/s | p50 ms | p99 ms | × raw | × bare Flask | × stock r+w "
-        "| Redis cmds/req |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for scenario in SCENARIOS:
-        m = medians[scenario.key]
-        ratios = [m["rps"] / medians[ref]["rps"] for ref in refs.values()]
-        cmds = commands.get(scenario.key)
-        lines.append(
-            f"| {scenario.label} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-            + " | ".join(f"{r:.2f}" for r in ratios)
-            + f" | {'' if cmds is None else f'{cmds:.2f}'} |"
-        )
+    for config in configs:
+        lines += [
+            f"## {config.label}",
+            "",
+            f"gunicorn `{' '.join(config.flags)}` for every server.",
+            "",
+            "| scenario | req/s | p50 ms | p99 ms | × bare Flask | × stock r+w | Redis cmds/req |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for scenario in scenarios:
+            m = results.median(config.key, scenario.key)
+            assert m is not None
+            cells = [results.ratio(config.key, scenario.key, ref) for ref in ("bare", "stock_rw")]
+            cmds = results.commands.get(scenario.key)
+            lines.append(
+                f"| {scenario.label} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+                + " | ".join("" if r is None else f"{r:.2f}" for r in cells)
+                + f" | {'' if cmds is None else f'{cmds:.2f}'} |"
+            )
+        lines.append("")
+    header = " | ".join(f"{c.key} | met" for c in configs)
     lines += [
-        "",
         "## Targets",
         "",
-        "| target | ratio | wanted | met |",
+        f"| target | wanted | {header} |",
+        "| --- | ---: |" + " ---: | :---: |" * len(configs),
+    ]
+    for label, wanted, per_config in target_results(results, configs):
+        cells = " | ".join(f"{r:.2f} | {'yes' if met else 'NO'}" for _, r, met in per_config)
+        lines.append(f"| {label} | ≥ {wanted} | {cells} |")
+    lines += [
+        "",
+        "| other target | measured | wanted | met |",
         "| --- | ---: | ---: | :---: |",
     ]
-    for ours, ref, wanted, label in TARGETS:
-        ratio = medians[ours]["rps"] / medians[ref]["rps"]
-        met = "yes" if ratio >= wanted else "NO"
-        lines.append(f"| {label} | {ratio:.3f} | ≥ {wanted} | {met} |")
-    ca = extra["create_app"]
-    ca_ratio = ca["ours_ms"] / ca["bare_ms"]
-    lines.append(
-        '| create_app("production") vs bare Flask + blueprint, same rule count '
-        f"| {ca_ratio:.2f}× the time | ≤ 2× | {'yes' if ca_ratio <= 2 else 'NO'} |"
-    )
-    cmd_ok = (
-        commands.get("ours_untouched") == 0
-        and commands.get("ours_ro") == 1
-        and commands.get("ours_rw", 99) <= 2
-    )
-    lines.append(
-        "| Redis commands per request: untouched 0, read 1, read+write ≤ 2 | "
-        f"{commands.get('ours_untouched')}, {commands.get('ours_ro')}, {commands.get('ours_rw')} | "
-        f"0, 1, ≤ 2 | {'yes' if cmd_ok else 'NO'} |"
-    )
+    if "create_app" in extra:
+        ca = extra["create_app"]
+        ca_ratio = ca["ours_ms"] / ca["bare_ms"]
+        lines.append(
+            '| create_app("production") vs bare Flask + blueprint, same rule count '
+            f"| {ca_ratio:.2f}× the time | ≤ 2× | {'yes' if ca_ratio <= 2 else 'NO'} |"
+        )
+    wanted_cmds = {"ours_untouched": 0, "ours_ro": 1, "ours_rw": 2}
+    if all(key in results.commands for key in wanted_cmds):
+        got = [results.commands[key] for key in wanted_cmds]
+        cmd_ok = got[0] == 0 and got[1] == 1 and got[2] <= 2
+        lines.append(
+            "| Redis commands per request: untouched 0, read 1, read+write ≤ 2 | "
+            f"{', '.join(str(g) for g in got)} | 0, 1, ≤ 2 | {'yes' if cmd_ok else 'NO'} |"
+        )
+    memory = extra.get("session_memory", {})
+    if "login" in memory:
+        used = memory["login"]["memory"]
+        lines.append(
+            f"| Redis memory of a logged-in session (`MEMORY USAGE`) | {used} bytes "
+            f"| < {LOGGED_IN_TARGET_BYTES} | {'yes' if used < LOGGED_IN_TARGET_BYTES else 'NO'} |"
+        )
+    if "worker_models" in extra:
+        lines += [
+            "",
+            "## Worker model",
+            "",
+            "The rendered home page under the shipped worker count with each worker model, "
+            "all servers up at once; throughput relative to the shipped config in the same "
+            "round.",
+            "",
+            "| worker model | cookie | × shipped | p50 ms | p99 ms |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        for label, kind, relative, p50, p99 in extra["worker_models"]:
+            lines.append(f"| {label} | {kind or 'none'} | {relative:.2f} | {p50:.2f} | {p99:.2f} |")
     lines += ["", "## Other measurements", ""]
-    lines.append(
-        f'- `create_app("production")`: {ca["ours_ms"]:.2f} ms; bare Flask app + one blueprint '
-        f"with the same {ca['rules']} URL rules: {ca['bare_ms']:.2f} ms."
-    )
+    if "create_app" in extra:
+        lines.append(
+            f'- `create_app("production")`: {ca["ours_ms"]:.2f} ms; bare Flask app + one '
+            f"blueprint with the same {ca['rules']} URL rules: {ca['bare_ms']:.2f} ms."
+        )
     if "bakes" in extra:
         b = extra["bakes"]
         lines.append(
@@ -425,77 +631,134 @@ def render(medians, commands, extra, seconds: int, repeats: int) -> str:
         )
     if "suite_s" in extra:
         lines.append(f"- The baked default project's own test suite: {extra['suite_s']:.1f} s.")
-    lines.append(
-        f"- Redis memory per stored session (counter session, over HTTP): "
-        f"{extra['bytes_per_session']:.0f} bytes."
-    )
+    names = {"counter": "the counter session", "login": "a logged-in session"}
+    for kind, size in memory.items():
+        lines.append(
+            f"- Redis memory of {names[kind]}: {size['memory']} bytes by `MEMORY USAGE` "
+            f"(a {size['key']}-byte key, a {size['value']}-byte value)."
+        )
     return "\n".join(lines) + "\n"
 
 
-def chart(medians, path: Path) -> None:
+def summary(results: Results, configs: list[WorkerConfig], extra) -> str:
+    """One line per target: measured, wanted, met or not."""
+    lines = ["Targets:"]
+    for label, wanted, per_config in target_results(results, configs):
+        cells = "; ".join(
+            f"{c.key} {r:.2f} {'met' if met else 'NOT met'}" for c, r, met in per_config
+        )
+        lines.append(f"  {label} (≥ {wanted}): {cells}")
+    memory = extra.get("session_memory", {})
+    if "login" in memory:
+        used = memory["login"]["memory"]
+        met = "met" if used < LOGGED_IN_TARGET_BYTES else "NOT met"
+        lines.append(
+            f"  logged-in session in Redis (< {LOGGED_IN_TARGET_BYTES} bytes): {used} bytes {met}"
+        )
+    return "\n".join(lines)
+
+
+def chart(
+    results: Results, configs: list[WorkerConfig], scenarios: list[Scenario], path: Path
+) -> None:
+    """Throughput relative to bare Flask, one bar per worker config for each scenario."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [s.label for s in SCENARIOS]
-    ratios = [medians[s.key]["rps"] / medians["bare"]["rps"] for s in SCENARIOS]
-    colors = ["#0b6bcb" if s.server.startswith("ours") else "#9198a1" for s in SCENARIOS]
-    figure, axis = plt.subplots(figsize=(10, 5))
-    axis.barh(labels[::-1], ratios[::-1], color=colors[::-1])
+    shown = [s for s in scenarios if s.key != "bare"]
+    height = 0.8 / len(configs)
+    colors = ["#0b6bcb", "#e8912d", "#2da44e", "#9198a1"]
+    figure, axis = plt.subplots(figsize=(10, 1.2 + 0.45 * len(shown) * len(configs)))
+    for index, config in enumerate(configs):
+        ys = [len(shown) - 1 - i + (len(configs) - 1 - index) * height for i in range(len(shown))]
+        values = [results.ratio(config.key, s.key, "bare") or 0 for s in shown]
+        axis.barh(ys, values, height=height, color=colors[index % 4], label=config.label)
+        for y, value in zip(ys, values, strict=True):
+            axis.text(value + 0.01, y, f"{value:.2f}×", va="center", fontsize=7)
+    axis.set_yticks(
+        [len(shown) - 1 - i + height * (len(configs) - 1) / 2 for i in range(len(shown))],
+        [s.label for s in shown],
+        fontsize=8,
+    )
     axis.axvline(1.0, color="#1f2328", linewidth=0.8)
-    axis.set_xlabel("throughput relative to bare Flask (same gunicorn flags, same run)")
-    for y, value in enumerate(ratios[::-1]):
-        axis.text(value + 0.01, y, f"{value:.2f}×", va="center", fontsize=8)
+    axis.set_xlabel("requests/s relative to bare Flask hello (same gunicorn flags, same run)")
+    axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=3, help="wrk duration per run")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--out", type=Path, default=HERE, help="where results.md and the PNG go")
     parser.add_argument("--quick", action="store_true", help="a tiny run for the smoke test")
+    parser.add_argument(
+        "--configs",
+        help="worker configurations, comma-separated (default: sync,shipped; with --quick, "
+        "the shipped config with 2 workers, which boot faster)",
+    )
+    parser.add_argument("--only", help="scenario keys to run, comma-separated (plus bare)")
+    parser.add_argument("--project", type=Path, help="an already baked project to measure")
     args = parser.parse_args()
+    args.started = time.monotonic()
     for tool in ("wrk", "redis-server"):
         if shutil.which(tool) is None:
             sys.exit(f"error: {tool} is not installed (apt-get install {tool})")
+    if args.configs is None:
+        args.configs = "sync,shipped+workers=2" if args.quick else "sync,shipped"
+    scenarios = SCENARIOS
+    if args.quick:  # the refresh-off reference is context, not a target
+        scenarios = [s for s in scenarios if s.key != "stock_ro_norefresh"]
+    if args.only:
+        wanted = {"bare", *args.only.split(",")}
+        scenarios = [s for s in scenarios if s.key in wanted]
 
     redis_server = RedisServer()
     scratch = Path(tempfile.mkdtemp(prefix="bench-"))
     try:
-        project = bake(scratch)
+        project = args.project or bake(scratch)
+        with_login = prepare_database(project, production_env(project, redis_server.url))
+        if not with_login:
+            scenarios = [s for s in scenarios if s.cookie != "login"]
+        configs = worker_configs(args.configs.split(","), project)
+        reference_env = {"REDIS_URL": redis_server.url}
         servers = [
-            Server("raw", "bench.apps:raw_app", ROOT, {"REDIS_URL": redis_server.url}),
-            Server("bare", "bench.apps:bare_app", ROOT, {"REDIS_URL": redis_server.url}),
-            Server("stock", "bench.apps:stock_app", ROOT, {"REDIS_URL": redis_server.url}),
-            Server(
-                "stock_norefresh",
-                "bench.apps:stock_norefresh_app",
-                ROOT,
-                {"REDIS_URL": redis_server.url},
-            ),
+            Server("raw", "bench.apps:raw_app", ROOT, reference_env),
+            Server("bare", "bench.apps:bare_app", ROOT, reference_env),
+            Server("stock", "bench.apps:stock_app", ROOT, reference_env),
+            Server("stock_norefresh", "bench.apps:stock_norefresh_app", ROOT, reference_env),
             ours_server(project, redis_server.url, "ours"),
             ours_server(project, redis_server.url, "ours_nomw"),
         ]
-        print(f"Serving {len(servers)} apps, {args.repeats} rounds of {args.seconds}s per scenario")
-        medians, commands = measure_servers(servers, args.repeats, args.seconds, redis_server)
-        extra: dict = {
-            "create_app": time_create_app(project, redis_server.url, 20 if args.quick else 200),
-            "bytes_per_session": memory_per_session(
-                redis_server, project, 50 if args.quick else 1000
-            ),
-        }
-        if not args.quick:
+        print(
+            f"{len(scenarios)} scenarios under {len(configs)} worker configs, "
+            f"{args.repeats} rounds of {args.seconds}s each"
+        )
+        results = measure_servers(configs, servers, scenarios, args, redis_server)
+        extra: dict = {}
+        if not args.only:
+            extra["create_app"] = time_create_app(
+                project, redis_server.url, 20 if args.quick else 200
+            )
+            extra["session_memory"] = session_memory(
+                redis_server, servers[4], configs[0], with_login
+            )
+        if not (args.quick or args.only):
+            extra["worker_models"] = worker_models(project, redis_server.url, args)
             extra["bakes"] = time_bakes(None)
             extra["suite_s"] = time_project_suite(project)
-        report = render(medians, commands, extra, args.seconds, args.repeats)
+        report = render(results, extra, configs, scenarios, args)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.md").write_text(report)
-        chart(medians, args.out / "ratios.png")
+        chart(results, configs, scenarios, args.out / "ratios.png")
         print(report)
+        print(summary(results, configs, extra))
     finally:
         redis_server.stop()
         shutil.rmtree(scratch, ignore_errors=True)

