@@ -30,6 +30,8 @@ FEATURE_FILES = {
         "tests/test_auth.py",
         "tests/test_accounts.py",
         "tests/test_migrations.py",
+        "tests/test_database.py",
+        "tests/postgres_server.py",
     ],
     "tour": [
         "src/{package}/tour.py",
@@ -149,9 +151,12 @@ def make_secret_key() -> str:
 
 
 def write_env(project: Path) -> None:
-    """Copy .env.example to .env with a freshly generated SECRET_KEY."""
+    """Copy .env.example to .env with a fresh SECRET_KEY (and PostgreSQL password, if any)."""
     example = (project / ".env.example").read_text()
     env = example.replace(f"SECRET_KEY={SECRET_PLACEHOLDER}", f"SECRET_KEY={make_secret_key()}")
+    env = env.replace(
+        f"POSTGRES_PASSWORD={SECRET_PLACEHOLDER}", f"POSTGRES_PASSWORD={make_secret_key()}"
+    )
     target = project / ".env"
     target.write_text(env)
     target.chmod(0o600)

@@ -44,7 +44,8 @@ def on_starting(server):
     """Check the configuration (and migrate the database) once, before any worker starts.
 
     A bad setting stops the master here with one line naming it: no socket is opened and
-    no worker is started, so nothing restarts in a loop.
+    no worker is started, so nothing restarts in a loop. With several instances, migrate
+    once before them and set MIGRATE_ON_START false on each.
     """
     import sys
 
@@ -63,6 +64,8 @@ def on_starting(server):
     except ConfigurationError as exc:
         sys.exit(f"error: {exc}")
 {%- if cookiecutter.auth == "yes" %}
+    if not app.config["MIGRATE_ON_START"]:
+        return
     try:
         with app.app_context():
             upgrade()

@@ -36,6 +36,12 @@ from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_se
 from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server
 {%- endif %}
 
+{%- if cookiecutter.auth == "yes" %}
+
+# The postgres_url and database_url fixtures: a real PostgreSQL beside SQLite.
+pytest_plugins = ["postgres_server"]
+{%- endif %}
+
 # Flask-Limiter keeps the key prefix of the first app it is bound to, so every app of this
 # run shares one prefix; each test's counters are deleted after it (see redis_conn).
 LIMITER_PREFIX = f"test-{uuid.uuid4().hex[:8]}-limits"

@@ -14,9 +14,12 @@ from conftest import PASSWORD, AuthActions, csrf_token
 
 
 @pytest.fixture
-def app(make_auth_app):
-    """The app on a fresh migrated database, mailing the test SMTP server."""
-    return make_auth_app()
+def app(make_auth_app, database_url):
+    """The app on a fresh migrated database (SQLite, then PostgreSQL), mailing the test SMTP."""
+    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
+    yield app
+    with app.app_context():  # close its connections before the database is dropped
+        app.extensions["sqlalchemy"].engine.dispose()
 
 
 def page(client, url="/"):

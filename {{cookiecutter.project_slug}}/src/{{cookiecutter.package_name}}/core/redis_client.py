@@ -4,17 +4,24 @@ Sessions and readiness go through one circuit breaker per app (``get_breaker()``
 hung Redis costs one socket timeout, not one per request. Any Redis error that reaches
 Flask (out of memory, read-only replica, loading, wrong password, unreachable) is answered
 by the 503 page with Retry-After and logged in one line: never a 500, never "logged out".
+
+REDIS_URL may name one server (redis://, rediss://, unix://) or a Redis Cluster
+(redis+cluster://host:port[,host:port...]); REDIS_SENTINELS names Sentinels instead. A
+cluster client connects as it is built, so every client is built on first use.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, cast
+from urllib.parse import unquote, urlsplit
 
 import redis
 from flask import Flask, Response, current_app
 from redis.backoff import ExponentialBackoff
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 from werkzeug.exceptions import ServiceUnavailable
@@ -23,10 +30,16 @@ from .breaker import UNREACHABLE, CircuitBreaker, CircuitOpen
 from .errors import render_error
 
 SCHEMES = ("redis://", "rediss://", "unix://")
+CLUSTER_SCHEME = "redis+cluster://"
+
+# What the app talks to: one server (or a Sentinel's master), or a cluster.
+Client = redis.Redis | RedisCluster
 
 # Every Redis failure means "the store cannot serve this request now", as opposed to a bug
 # in a view: OOM and READONLY answers included, not only a dead socket.
-UNAVAILABLE = (redis.exceptions.RedisError,)
+# A cluster with a slot no live node serves (a master down, its replica not yet promoted)
+# raises an error of its own family.
+UNAVAILABLE = (redis.exceptions.RedisError, redis.exceptions.SlotNotCoveredError)
 
 
 class RedisUnavailable(ServiceUnavailable):
@@ -39,7 +52,7 @@ class RedisUnavailable(ServiceUnavailable):
         super().__init__(description, retry_after=retry_after)
 
 
-def describe(error: redis.exceptions.RedisError) -> str:
+def describe(error: Exception) -> str:
     """A short cause for the log line: unreachable, or the error Redis answered with."""
     kind = "unreachable" if isinstance(error, UNREACHABLE) else "failing"
     return f"Redis is {kind} ({type(error).__name__}: {error})"
@@ -74,6 +87,50 @@ def parse_sentinels(value: str) -> list[tuple[str, int]]:
     return nodes
 
 
+class ClusterURL(NamedTuple):
+    """The parts of a redis+cluster:// URL."""
+
+    nodes: list[tuple[str, int]]
+    username: str | None
+    password: str | None
+
+
+def parse_cluster_url(url: str) -> ClusterURL:
+    """``redis+cluster://[user:password@]host:port[,host:port...]`` -> nodes and credentials."""
+    usage = "REDIS_URL must be redis+cluster://[user:password@]host:port[,host:port...]"
+    parts = urlsplit(url)
+    if parts.scheme != "redis+cluster" or parts.path not in ("", "/") or parts.query:
+        raise ValueError(f"{usage} (a cluster has no database number or options; got {url!r})")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    nodes = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{usage} (node {item!r} is not host:port)")
+        nodes.append((host.strip("[]"), int(port)))
+    return ClusterURL(nodes, unquote(username) or None, unquote(password) or None)
+
+
+def build_cluster_client(config: Mapping[str, Any]) -> RedisCluster:
+    """A Redis Cluster client; it connects to a node as it is built, to learn the slots."""
+    url = parse_cluster_url(config["REDIS_URL"])
+    options = client_options(config)
+    try:
+        return RedisCluster(
+            # redis-py's ClusterNode is not annotated.
+            startup_nodes=[ClusterNode(host, port) for host, port in url.nodes],  # type: ignore[no-untyped-call]
+            username=url.username,
+            password=url.password,
+            socket_timeout=options["socket_timeout"],
+            socket_connect_timeout=options["socket_connect_timeout"],
+            retry=options["retry"],
+        )
+    except redis.exceptions.RedisClusterException as exc:
+        # No startup node answered: the same outage as a refused connection, so a 503.
+        raise redis.exceptions.ConnectionError(str(exc)) from exc
+
+
 def build_client(config: Mapping[str, Any]) -> redis.Redis:
     """A client for REDIS_URL, or for the Sentinel master when REDIS_SENTINELS is set."""
     options = client_options(config)
@@ -85,12 +142,44 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
     url = config.get("REDIS_URL") or ""
     if not url.startswith(SCHEMES):
         raise ValueError(
-            f"REDIS_URL must start with one of {', '.join(SCHEMES)} (got {url or 'nothing'!r})"
+            f"REDIS_URL must start with one of {', '.join((*SCHEMES, CLUSTER_SCHEME))} "
+            f"(got {url or 'nothing'!r})"
         )
     return redis.Redis.from_url(url, **options)
 
 
-def handle_redis_error(error: redis.exceptions.RedisError) -> Response:
+def is_cluster(config: Mapping[str, Any]) -> bool:
+    """Whether the settings name a Redis Cluster (REDIS_SENTINELS wins over REDIS_URL)."""
+    url: str = config.get("REDIS_URL") or ""
+    return not config.get("REDIS_SENTINELS") and url.startswith(CLUSTER_SCHEME)
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Raise ValueError if no client can be built from the settings; connects nowhere."""
+    if is_cluster(config):
+        parse_cluster_url(config["REDIS_URL"])
+    else:
+        build_client(config)
+
+
+class LazyClient:
+    """Holds the app's client and builds it on first use, once, whichever thread asks first."""
+
+    def __init__(self, build: Callable[[], Client]) -> None:
+        self.build = build
+        self.client: Client | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> Client:
+        """The client, built now if this is the first use (a failed build is tried again)."""
+        if self.client is None:
+            with self.lock:
+                if self.client is None:
+                    self.client = self.build()
+        return self.client
+
+
+def handle_redis_error(error: Exception) -> Response:
     """The safety net: a Redis error from any view or hook (the limiter's too) is a 503.
 
     Calls made outside the breaker (the limiter has its own connection) still teach it
@@ -106,17 +195,28 @@ def init_app(app: Flask) -> None:
     """Build the client and its breaker; it connects on first use, so this needs no server."""
     if not (app.config["REDIS_URL"] or app.config["REDIS_SENTINELS"]):
         raise ValueError("REDIS_URL is not set: the app keeps its sessions in Redis.")
-    app.extensions["redis"] = build_client(app.config)
+    if is_cluster(app.config):
+        parse_cluster_url(app.config["REDIS_URL"])  # a malformed URL fails start-up, not a request
+        config = app.config
+        app.extensions["redis"] = LazyClient(lambda: build_cluster_client(config))
+    else:
+        client = build_client(app.config)  # redis.Redis connects on its first command
+        app.extensions["redis"] = LazyClient(lambda: client)
     app.extensions["redis_breaker"] = CircuitBreaker(
         app.config["REDIS_BREAKER_FAILURES"], app.config["REDIS_BREAKER_RESET_SECONDS"]
     )
-    app.register_error_handler(redis.exceptions.RedisError, handle_redis_error)
+    for error in UNAVAILABLE:
+        app.register_error_handler(error, handle_redis_error)
 
 
 def get_client() -> redis.Redis:
-    """The current app's client."""
-    client: redis.Redis = current_app.extensions["redis"]
-    return client
+    """The current app's client, built now if this is its first use.
+
+    Typed redis.Redis for its callers: a RedisCluster answers the same single-key commands
+    and single-key pipelines, which is all the app sends.
+    """
+    holder: LazyClient = current_app.extensions["redis"]
+    return cast(redis.Redis, holder.get())
 
 
 def get_breaker() -> CircuitBreaker:

@@ -33,12 +33,13 @@ from typing import Any
 
 import msgspec
 from flask import Flask, Request, Response, current_app, session
+from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSession, RedisSessionInterface
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .breaker import CircuitBreaker
 from .csrf import CsrfCookie, rotate_csrf
-from .redis_client import UNAVAILABLE, RedisUnavailable, describe
+from .redis_client import UNAVAILABLE, LazyClient, RedisUnavailable, describe
 
 SID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 # Stored beside the data, never visible in ``session``.
@@ -214,12 +215,26 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     session_class = LazyRedisSession
 
-    def __init__(self, app: Flask, breaker: CircuitBreaker, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
+    def __init__(
+        self, app: Flask, breaker: CircuitBreaker, client: LazyClient, **kwargs: Any
+    ) -> None:
+        # RedisSessionInterface.__init__ only stores a ready redis.Redis; ours is built on first
+        # use (a cluster client connects as it is built), so ``client`` is a property below.
+        ServerSideSessionInterface.__init__(self, app, **kwargs)
         self.breaker = breaker
+        self.lazy_client = client
         self.serializer = SessionSerializer()
         # token_urlsafe(n) gives ceil(4n/3) characters from this alphabet, nothing else.
         self.sid_chars = math.ceil(self.sid_length * 4 / 3)
+
+    @property
+    def client(self) -> Any:
+        """The app's Redis client (a server, a Sentinel master or a cluster).
+
+        Typed Any like the base class's attribute: redis-py types every reply bytes | str,
+        and ours are bytes (no decode_responses).
+        """
+        return self.lazy_client.get()
 
     def store_key(self, sid: str) -> str:
         """The Redis key of a session id (the configured prefix, then the id)."""

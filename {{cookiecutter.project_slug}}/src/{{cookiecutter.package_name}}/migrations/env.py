@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import context
 from flask import current_app
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Engine
 
 config = context.config
@@ -22,6 +22,8 @@ elif config.config_file_name:
     # Keep the loggers the app already configured (fileConfig would disable them).
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
+# Any fixed number: the PostgreSQL advisory lock that serialises concurrent upgrades.
+LOCK_KEY = 0x6D696772
 
 
 def get_engine() -> Engine:
@@ -59,6 +61,9 @@ def run_migrations_online() -> None:
     with get_engine().connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # App instances starting together migrate one after the other, not at once.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             context.run_migrations()
 
 

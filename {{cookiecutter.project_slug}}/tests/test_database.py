@@ -1,0 +1,80 @@
+"""The user database: SQLite for development, PostgreSQL for production, the same migrations."""
+
+from __future__ import annotations
+
+import json
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+
+PRODUCTION = {
+    "SECRET_KEY": "database-test-secret-key-0123456789abcdef",
+    "TRUSTED_HOSTS": ["localhost"],
+    "MAIL_SERVER": "127.0.0.1",
+    "MAIL_PORT": 9,
+}
+
+
+def tables(url: str) -> set[str]:
+    """The tables in the database, seen from a connection of our own."""
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_upgrade_and_downgrade(make_app, database_url):
+    app = make_app(DATABASE_URL=database_url)
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    with app.app_context():
+        flask_migrate.upgrade()
+        assert tables(url) == {"alembic_version", "users"}
+        flask_migrate.downgrade(revision="base")
+        assert tables(url) == {"alembic_version"}
+        flask_migrate.upgrade()
+        assert "users" in tables(url)
+        app.extensions["sqlalchemy"].engine.dispose()  # before the database is dropped
+
+
+def test_migrations_run_on_the_database_named_by_database_url(make_app, database_url):
+    app = make_app(DATABASE_URL=database_url)
+    dialect = database_url.partition(":")[0]
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith(
+        "postgresql+psycopg://" if dialect == "postgresql" else "sqlite:///"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgresql://app:pw@db:5432/app", "postgresql+psycopg://app:pw@db:5432/app"),
+        ("postgres://app:pw@db/app", "postgresql+psycopg://app:pw@db/app"),
+        ("postgresql+psycopg://app@db/app", "postgresql+psycopg://app@db/app"),
+        ("sqlite:////srv/app.db", "sqlite:////srv/app.db"),
+    ],
+)
+def test_plain_postgresql_urls_run_on_psycopg(make_app, given, used):
+    app = make_app(DATABASE_URL=given)
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == used
+
+
+def sqlite_warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The start-up warnings about SQLite the app wrote to its log (stderr)."""
+    return [line for line in capsys.readouterr().err.splitlines() if "running on SQLite" in line]
+
+
+def test_production_on_sqlite_warns_once_at_start_up(make_app, capsys):
+    make_app("production", **PRODUCTION)
+    [warning] = sqlite_warnings(capsys)
+    record = json.loads(warning)
+    assert record["level"] == "WARNING"
+    assert "set DATABASE_URL to a PostgreSQL database" in record["message"]
+
+
+@pytest.mark.parametrize("config_name", ["production", "development", "testing"])
+def test_postgresql_or_development_gives_no_sqlite_warning(make_app, capsys, config_name):
+    database = "postgresql://app@db/app" if config_name == "production" else None
+    make_app(config_name, DATABASE_URL=database, **PRODUCTION)
+    assert sqlite_warnings(capsys) == []
