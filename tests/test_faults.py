@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from conftest import bake, free_port, require, serve, stop_group
 
+from tools.baking import PRODUCTION_ENV
 from tools.servers import start_redis_server
 
-SECRET = "fault-test-secret-key-0123456789abcdef"
 COOKIE = "__Host-flask_starter_app_session"  # production: Secure, so carried by hand
 SESSIONS = 40
 
@@ -45,11 +45,7 @@ def test_a_frozen_redis_gets_fast_503s_and_recovers_without_a_restart(tmp_path):
     project = bake(tmp_path)
     redis_process, redis_port = start_redis_server()
     port = free_port()
-    env = {
-        "SECRET_KEY": SECRET,
-        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "FLASK_CONFIG": "production",
-    }
+    env = PRODUCTION_ENV | {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
     base = f"http://127.0.0.1:{port}"
     with (tmp_path / "server.log").open("w") as log:
         server = serve(

@@ -15,11 +15,10 @@ import pytest
 import requests
 from conftest import bake, free_port, serve, stop_group, wait_for_port
 
+from tools.baking import PRODUCTION_ENV
+
 PASSWORD = "S3cretPassw0rd"
-GOOD = {
-    "SECRET_KEY": "production-test-key-8b1f0c2e9d7a4c6b5e3f1a0d",
-    "TRUSTED_HOSTS": "127.0.0.1,localhost,example.com",
-}
+GOOD = PRODUCTION_ENV | {"TRUSTED_HOSTS": "127.0.0.1,localhost,example.com"}
 REFUSALS = {
     "debug": ({"FLASK_DEBUG": "1"}, "DEBUG is on"),
     "insecure-cookie": ({"FLASK_SESSION_COOKIE_SECURE": "false"}, "SESSION_COOKIE_SECURE is off"),

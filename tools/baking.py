@@ -34,3 +34,14 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return Path(
         cookiecutter(str(ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers)
     )
+
+
+# What a baked default project needs to start in production on this machine: a real key,
+# the hosts tests call it by, and a mail server (accounts refuse to start without one).
+PRODUCTION_ENV = {
+    "FLASK_CONFIG": "production",
+    "FLASK_DEBUG": "0",
+    "SECRET_KEY": "template-tests-production-key-7Hq2Zx9Lm4Vb8Nc3",
+    "TRUSTED_HOSTS": "127.0.0.1,localhost",
+    "MAIL_SERVER": "127.0.0.1",
+}
