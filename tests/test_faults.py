@@ -47,12 +47,22 @@ def test_a_frozen_redis_gets_fast_503s_and_recovers_without_a_restart(tmp_path):
     port = free_port()
     env = PRODUCTION_ENV | {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
     base = f"http://127.0.0.1:{port}"
-    with (tmp_path / "server.log").open("w") as log:
-        server = serve(
-            project, port, env, "-c", "gunicorn.conf.py", "--workers", "2", output=log, timeout=60
-        )
+    server = None
     stopped = False
     try:
+        # Inside the try: a server that fails to start must not leave Redis running.
+        with (tmp_path / "server.log").open("w") as log:
+            server = serve(
+                project,
+                port,
+                env,
+                "-c",
+                "gunicorn.conf.py",
+                "--workers",
+                "2",
+                output=log,
+                timeout=60,
+            )
         # Forty visitors with a session each (the tour's counter keeps it in Redis).
         cookies = []
         for _ in range(SESSIONS):
@@ -111,5 +121,6 @@ def test_a_frozen_redis_gets_fast_503s_and_recovers_without_a_restart(tmp_path):
     finally:
         if stopped:
             os.kill(redis_process.pid, signal.SIGCONT)
-        stop_group(server)
+        if server is not None:
+            stop_group(server)
         stop_group(redis_process)
