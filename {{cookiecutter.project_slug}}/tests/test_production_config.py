@@ -13,7 +13,8 @@ from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.config import ConfigurationError
 
 PROJECT = Path(__file__).resolve().parent.parent
-GOOD_SECRET = secrets.token_urlsafe(32)
+# Fixed, so parametrize ids are the same in every process (pytest-xdist compares them).
+GOOD_SECRET = "k7Qw2Zr9Lm4Vb8Nc3Xj6Ty1Hp5Gd0Fs-Ae_UiOo"
 PASSWORD = "S3cretPassw0rd"
 ENVIRONMENT = (
     "SECRET_KEY",
@@ -78,7 +79,7 @@ def test_safe_settings_start(production):
         ({"TRUSTED_HOSTS": ["https://example.com"]}, "is not a host name"),
         ({"TRUSTED_HOSTS": 1}, "TRUSTED_HOSTS must be a list"),
         ({"SECRET_KEY": None}, "SECRET_KEY is not set"),
-        ({"SECRET_KEY": secrets.token_urlsafe(16)}, "shorter than 32 characters"),
+        ({"SECRET_KEY": "Y7tMaEnCwkqUnkV06pnETg"}, "shorter than 32 characters"),
         ({"SECRET_KEY": "a" * 64}, "SECRET_KEY is not random"),
         ({"SECRET_KEY": "ab" * 32}, "SECRET_KEY is not random"),
         ({"SECRET_KEY": "django-insecure-" + GOOD_SECRET}, "starts with 'django-insecure-'"),
