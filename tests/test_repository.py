@@ -5,10 +5,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import yaml
 from conftest import ROOT
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tools.baking import bake
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 BIN = Path(sys.executable).parent
@@ -52,3 +58,23 @@ def test_ci_run_installs_every_server_the_launchers_start():
         ci_run_packages()
     )
     assert subprocess.run(["bash", "-n", ROOT / ".ci" / "run"]).returncode == 0
+
+
+def requirement_names(requirements: list[str]) -> dict[str, Requirement]:
+    parsed = (Requirement(line) for line in requirements)
+    return {canonicalize_name(requirement.name): requirement for requirement in parsed}
+
+
+def test_the_suite_venv_installs_everything_a_baked_project_needs(tmp_path):
+    """Baked suites run in this venv: whatever the template adds must be installed here too."""
+    baked = tomllib.loads((bake(tmp_path, auth="yes") / "pyproject.toml").read_text())["project"]
+    needed = requirement_names(
+        baked["dependencies"]
+        + [line for extra in baked["optional-dependencies"].values() for line in extra]
+    )
+    ours = requirement_names(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
+    assert set(needed) - set(ours) == set()
+    for name, requirement in needed.items():
+        assert requirement.specifier.contains(version(name)), (name, version(name))
