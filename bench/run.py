@@ -125,6 +125,13 @@ SCENARIOS = [
         "/healthz",
         cookie="counter",
     ),
+    Scenario(
+        "ours_nolimiter_untouched",
+        "ours without Flask-Limiter's hooks (measurement only): page not using the session",
+        "ours_nolimiter",
+        "/healthz",
+        cookie="counter",
+    ),
 ]
 
 # (ours, reference, wanted ratio of requests/s, what it says)
@@ -487,6 +494,9 @@ def ours_server(project: Path, redis_url: str, name: str) -> Server:
     env = production_env(project, redis_url)
     if name == "ours_nomw":
         env["FLASK_WSGI_MIDDLEWARE"] = "[]"
+    if name == "ours_nolimiter":
+        env["PYTHONPATH"] = os.pathsep.join([str(project / "src"), str(ROOT)])
+        return Server(name, "bench.limiter_cost:app", project, env)
     return Server(name, "wsgi:app", project, env)
 
 
@@ -530,6 +540,27 @@ def target_results(results: Results, configs: list[WorkerConfig]):
         if per_config:
             met.append((label, wanted, per_config))
     return met
+
+
+def limiter_cost(results: Results, configs: list[WorkerConfig]) -> list[str]:
+    """What Flask-Limiter's per-request hooks cost on the untouched page, per config."""
+    rows = []
+    for config in configs:
+        with_hooks = results.ratio(config.key, "ours_untouched", "ours_nolimiter_untouched")
+        without = results.ratio(config.key, "ours_nolimiter_untouched", "bare")
+        if with_hooks is not None and without is not None:
+            rows.append(f"| {config.key} | {with_hooks:.2f} | {without:.2f} |")
+    if not rows:
+        return []
+    return [
+        "",
+        "Flask-Limiter (public API only) runs three hooks on every request, limited or not. "
+        "The same app with them taken out (`bench/limiter_cost.py`, measurement only):",
+        "",
+        "| config | untouched page, × without the hooks | without the hooks, × bare Flask |",
+        "| --- | ---: | ---: |",
+        *rows,
+    ]
 
 
 def render(results: Results, extra, configs, scenarios, args) -> str:
@@ -580,6 +611,7 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
     for label, wanted, per_config in target_results(results, configs):
         cells = " | ".join(f"{r:.2f} | {'yes' if met else 'NO'}" for _, r, met in per_config)
         lines.append(f"| {label} | ≥ {wanted} | {cells} |")
+    lines += limiter_cost(results, configs)
     lines += [
         "",
         "| other target | measured | wanted | met |",
@@ -740,6 +772,7 @@ def main() -> int:
             Server("stock_norefresh", "bench.apps:stock_norefresh_app", ROOT, reference_env),
             ours_server(project, redis_server.url, "ours"),
             ours_server(project, redis_server.url, "ours_nomw"),
+            ours_server(project, redis_server.url, "ours_nolimiter"),
         ]
         print(
             f"{len(scenarios)} scenarios under {len(configs)} worker configs, "
