@@ -15,6 +15,8 @@ from {{ cookiecutter.package_name }}.core.csrf import csrf
 from {{ cookiecutter.package_name }}.core.sessions import (
     LOGIN_AT,
     SAVED_AT,
+    current_session_id,
+    delete_sessions,
     end_session,
     rotate_session,
 )
@@ -262,6 +264,23 @@ def test_logout_deletes_the_key_and_the_old_cookie_finds_nothing(session_app, re
     replay = session_app.test_client()
     replay.set_cookie(session_app.config["SESSION_COOKIE_NAME"], old)
     assert replay.get(COUNTER).json == {"count": 0}
+
+
+def test_a_session_ended_while_its_request_runs_is_not_written_back(session_app, redis_conn):
+    @session_app.post("/test/ended-meanwhile")
+    @csrf.exempt
+    def ended_meanwhile():
+        session["count"] = session.get("count", 0) + 1  # read before the sign-out...
+        delete_sessions([current_session_id()])  # ...that another request makes meanwhile
+        return "done"
+
+    client = session_app.test_client()
+    client.post(COUNTER, json={"by": 3})
+    sid = session_cookie(client, session_app).value
+    assert client.post("/test/ended-meanwhile").status_code == 200
+    assert stored(redis_conn, session_app, sid) is None
+    assert session_cookie(client, session_app) is None
+    assert client.get(COUNTER).json == {"count": 0}
 
 
 @pytest.mark.parametrize(

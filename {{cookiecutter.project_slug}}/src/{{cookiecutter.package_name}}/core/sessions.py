@@ -328,9 +328,12 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         limit = self.app.config["SESSION_MAX_BYTES"]
         if len(payload) > limit:
             raise SessionTooLarge(f"{len(payload)} bytes, over the limit of {limit}")
+        seconds = max(1, int(session_lifetime.total_seconds()))
         with self.breaker.guard():
-            self.client.set(store_id, payload, ex=max(1, int(session_lifetime.total_seconds())))
-        session.stored = True
+            # A session read from Redis is rewritten only while its key is still there: one
+            # ended meanwhile by another request (a sign-out everywhere) stays ended.
+            written = self.client.set(store_id, payload, ex=seconds, xx=session.stored)
+        session.stored = bool(written)
 
     def _delete_session(self, store_id: str) -> None:
         with self.breaker.guard():
@@ -375,6 +378,10 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         if not (session.modified or self.refresh_due(app, session)):
             return
         self._upsert_session(self.lifetime(app, session), session, self.store_key(session.sid))
+        if not session.stored:
+            app.logger.info("Not saving a session that was ended while this request ran")
+            response.delete_cookie(name, domain=domain, path=path, secure=secure, samesite=samesite)
+            return
         response.set_cookie(
             name,
             session.sid,
