@@ -14,8 +14,8 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from flask import (
@@ -24,6 +24,7 @@ from flask import (
     current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
@@ -302,34 +303,42 @@ def account() -> str:
     return render_template("auth/account.html")
 
 
-def link_problem(title: str, message: str, status: int, retry: str) -> ResponseReturnValue:
-    """The page for a link that cannot be used; nothing was changed."""
-    return render_template(
-        "auth/link_problem.html", title=title, message=message, retry=retry
-    ), status
-
-
 EXPIRED = "This link has expired."
 USED = "This link has been used already, or a newer one replaced it."
 INVALID = "This link is not valid. Check that you copied all of it."
 
 
+def link_problem(title: str, message: str, status: int, retry: str) -> NoReturn:
+    """Stop with the page for a link that cannot be used; nothing was changed."""
+    page = render_template("auth/link_problem.html", title=title, message=message, retry=retry)
+    abort(make_response(page, status))
+
+
+def user_from_link(
+    purpose: str, token: str, max_age: timedelta, retry: str
+) -> tuple[User, dict[str, Any]]:
+    """The user a mailed link was made for, and what it says; else stops with the problem page."""
+    try:
+        payload = read_token(purpose, token, int(max_age.total_seconds()))
+    except LinkExpired:
+        link_problem("Link expired", EXPIRED, 410, retry)
+    except LinkInvalid:
+        link_problem("Link not valid", INVALID, 400, retry)
+    user = db.session.get(User, payload["u"])
+    if user is None:
+        link_problem("Link not valid", INVALID, 400, retry)
+    return user, payload
+
+
 @bp.get("/verify/<token>")
 def verify_email(token: str) -> ResponseReturnValue:
     """Confirm the address from the mailed link, once; then the owner can log in."""
-    max_age = int(current_app.config["VERIFY_LINK_MAX_AGE"].total_seconds())
     retry = "auth.resend_verification"
-    try:
-        payload = read_token(VERIFY, token, max_age)
-    except LinkExpired:
-        return link_problem("Link expired", EXPIRED, 410, retry)
-    except LinkInvalid:
-        return link_problem("Link not valid", INVALID, 400, retry)
-    user = db.session.get(User, payload["u"])
-    if user is None or user.email != payload.get("e"):
-        return link_problem("Link not valid", INVALID, 400, retry)
+    user, payload = user_from_link(VERIFY, token, current_app.config["VERIFY_LINK_MAX_AGE"], retry)
+    if user.email != payload.get("e"):
+        link_problem("Link not valid", INVALID, 400, retry)
     if user.verified:
-        return link_problem("Link already used", USED, 410, "auth.login")
+        link_problem("Link already used", USED, 410, "auth.login")
     user.verified_at = utcnow()
     db.session.commit()
     security_event("email_verified", "Email address verified", user_id=user.id)
@@ -381,19 +390,10 @@ def forgot_password() -> ResponseReturnValue:
 @per_address
 def reset_password(token: str) -> ResponseReturnValue:
     """Set a new password from the mailed link, once; every session of the user ends."""
-    max_age = int(current_app.config["RESET_LINK_MAX_AGE"].total_seconds())
     retry = "auth.forgot_password"
-    try:
-        payload = read_token(RESET, token, max_age)
-    except LinkExpired:
-        return link_problem("Link expired", EXPIRED, 410, retry)
-    except LinkInvalid:
-        return link_problem("Link not valid", INVALID, 400, retry)
-    user = db.session.get(User, payload["u"])
-    if user is None:
-        return link_problem("Link not valid", INVALID, 400, retry)
+    user, payload = user_from_link(RESET, token, current_app.config["RESET_LINK_MAX_AGE"], retry)
     if payload.get("p") != password_fingerprint(user):
-        return link_problem("Link already used", USED, 410, retry)
+        link_problem("Link already used", USED, 410, retry)
     form = ResetPasswordForm()
     form.identity = (user.username, user.email)
     if form.validate_on_submit():
