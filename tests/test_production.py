@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import bake, free_port, serve, stop_group, wait_for_port
+from itsdangerous import URLSafeTimedSerializer
 
 from tools.baking import PRODUCTION_ENV
 
@@ -134,3 +136,18 @@ def test_redirects_name_a_trusted_host_over_https(server):
     )
     assert login.status_code == 302
     assert login.headers["Location"].startswith("/auth/login")  # relative: no host at all
+
+
+def test_mailed_link_tokens_stay_out_of_the_access_log(server):
+    """A verify or reset link works for whoever reads it until used: the log hides it."""
+    base, log = server
+    token = URLSafeTimedSerializer("any-key-0123456789abcdef", salt="x").dumps({"u": 1})
+    for path in (f"/auth/verify/{token}", f"/auth/password/reset/{token}"):
+        assert requests.get(base + path, timeout=10).status_code in (400, 410)
+    deadline = time.monotonic() + 5  # gunicorn writes the access line after the response
+    while time.monotonic() < deadline and log.read_text().count("[token]") < 2:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert token not in text
+    access = [json.loads(line) for line in text.splitlines() if "[token]" in line]
+    assert [line["logger"] for line in access] == ["gunicorn.access"] * 2

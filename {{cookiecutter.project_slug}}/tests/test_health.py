@@ -24,3 +24,4 @@ def test_readyz_is_503_when_redis_is_unreachable(make_app, redis_url):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json == {"status": "unavailable", "redis": "unreachable"}
+    assert int(response.headers["Retry-After"]) >= 1  # as every other 503

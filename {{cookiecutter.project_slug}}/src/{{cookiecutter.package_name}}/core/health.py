@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask.typing import ResponseReturnValue
 
 from . import redis_client
 from .breaker import UNREACHABLE, CircuitOpen
@@ -24,7 +26,7 @@ def healthz() -> Response:
 
 
 @bp.get("/readyz")
-def readyz() -> tuple[Response, int]:
+def readyz() -> ResponseReturnValue:
     """Ready to serve: Redis accepts a write (with its round-trip time)."""
     started = time.perf_counter()
     key = current_app.config["SESSION_KEY_PREFIX"] + PROBE_KEY_SUFFIX
@@ -36,7 +38,9 @@ def readyz() -> tuple[Response, int]:
         if isinstance(exc, UNREACHABLE):
             state = "circuit-open" if isinstance(exc, CircuitOpen) else "unreachable"
         current_app.logger.error("Readiness check failed: %s", redis_client.describe(exc))
-        return jsonify(status="unavailable", redis=state), 503
+        # When to look again: as every other 503 says, once the breaker tries Redis again.
+        retry_after = math.ceil(current_app.config["REDIS_BREAKER_RESET_SECONDS"])
+        return jsonify(status="unavailable", redis=state), 503, {"Retry-After": str(retry_after)}
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     return jsonify(status="ok", redis="ok", redis_latency_ms=latency_ms), 200
 

@@ -7,6 +7,7 @@ logs use the same JSON formatter through ``gunicorn.conf.py``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Flask, has_request_context, request
@@ -16,6 +17,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 # The fields a collector indexes; anything passed with ``extra=`` is added beside them.
 JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(request_id)s"
 JSON_RENAMES = {"levelname": "level", "name": "logger"}
+# gunicorn's access-log atoms that hold the URL: request line, path, query string.
+URL_ATOMS = ("r", "U", "q")
+# itsdangerous' signed tokens: payload, timestamp and signature, dot-separated base64url.
+SIGNED_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
+REDACTED = "[token]"
 
 
 class RequestIDFilter(logging.Filter):
@@ -32,15 +38,22 @@ class RequestIDFilter(logging.Filter):
 
 
 class AccessLogFields(logging.Filter):
-    """gunicorn access records: lift the request id and status out of the log atoms."""
+    """gunicorn access records: lift the request id and status out of the log atoms.
+
+    The URL is logged with any signed token in it replaced: a mailed link (verify an
+    address, reset a password) works for whoever reads it until it is used.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Always keep the record; only annotate it."""
+        """Always keep the record; only annotate it and hide tokens."""
         atoms: Any = record.args
         if isinstance(atoms, dict):
             record.request_id = atoms.get("{x-request-id}o", "-")
             record.status = atoms.get("s")
             record.duration_ms = atoms.get("M")
+            for name in URL_ATOMS:
+                if isinstance(atoms.get(name), str):
+                    atoms[name] = SIGNED_TOKEN.sub(REDACTED, atoms[name])
         return True
 
 

@@ -1,0 +1,49 @@
+"""Log lines: gunicorn's access records keep the request id and hide mailed-link tokens."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from {{ cookiecutter.package_name }}.core.logs import AccessLogFields
+
+SERIALIZER = URLSafeTimedSerializer("a-key-for-these-tests-only-0123456789", salt="link")
+
+
+def access_record(path: str, query: str = "") -> logging.LogRecord:
+    """A record as gunicorn's access logger makes it: the format, and the atoms as a dict."""
+    atoms = {
+        "r": f"GET {path}{'?' + query if query else ''} HTTP/1.1",
+        "U": path,
+        "q": query,
+        "s": "200",
+        "M": "3",
+        "{x-request-id}o": "req-1",
+    }
+    return logging.LogRecord(
+        "gunicorn.access", logging.INFO, __file__, 1, '"%(r)s" %(s)s', (atoms,), None
+    )
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"u": 1, "e": "ann@example.com"}, {"u": 7, "p": "x" * 300}],
+    ids=["plain", "compressed"],
+)
+def test_a_signed_link_token_never_reaches_the_access_log(payload):
+    token = SERIALIZER.dumps(payload)
+    for record in (access_record(f"/auth/verify/{token}"), access_record("/reset", f"t={token}")):
+        assert AccessLogFields().filter(record)
+        line = record.getMessage()
+        assert token not in line and token.lstrip(".") not in line
+        assert "[token]" in line
+        assert record.args["U"].count("[token]") + record.args["q"].count("[token]") == 1
+
+
+def test_an_access_record_keeps_its_url_and_gets_the_request_id():
+    record = access_record("/items/42", "page=2&sort=name.asc")
+    AccessLogFields().filter(record)
+    assert record.getMessage() == '"GET /items/42?page=2&sort=name.asc HTTP/1.1" 200'
+    assert (record.request_id, record.status, record.duration_ms) == ("req-1", "200", "3")
