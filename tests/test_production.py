@@ -8,7 +8,9 @@ password.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -151,3 +153,20 @@ def test_mailed_link_tokens_stay_out_of_the_access_log(server):
     assert token not in text
     access = [json.loads(line) for line in text.splitlines() if "[token]" in line]
     assert [line["logger"] for line in access] == ["gunicorn.access"] * 2
+
+
+def test_flask_commands_run_in_production_from_the_project_folder(project, redis_url):
+    """`.flaskenv` holds development defaults: none of them may stop a production command."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}
+    env |= {key: value for key, value in GOOD.items() if key != "FLASK_DEBUG"}
+    env |= {"REDIS_URL": redis_url, "PYTHONPATH": str(project / "src")}
+    for command in (["db", "upgrade"], ["routes"]):
+        result = subprocess.run(
+            [Path(sys.executable).parent / "flask", *command],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

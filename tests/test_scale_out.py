@@ -473,3 +473,43 @@ def test_compose_keeps_data_in_volumes_and_migrates_once(tmp_path, auth):
     check = [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"]
     result = subprocess.run(check, cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# What a user's .env gives compose for the values it requires (${NAME:?...}).
+COMPOSE_DOT_ENV = {
+    "SECRET_KEY": "compose-test-key-Zq8Lm2Vx7Rb4Nt9Kc1Hw6Jp3",
+    "POSTGRES_PASSWORD": "compose-test-password",
+    "MAIL_SERVER": "smtp.example.com",
+}
+
+
+def compose_value(value: object) -> str:
+    """A compose environment value after interpolation with COMPOSE_DOT_ENV and defaults."""
+    text = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda match: COMPOSE_DOT_ENV[match[1]], str(value))
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", text)
+
+
+@pytest.mark.parametrize("auth", ["yes", "no"])
+def test_the_environment_compose_gives_passes_the_production_checks(tmp_path, auth):
+    """Every service that runs the app starts with what compose.yaml and the Dockerfile set."""
+    project = bake(tmp_path, auth=auth, docker="yes")
+    (project / ".env").unlink()  # .dockerignore keeps it out of the image
+    services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    base = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("FLASK_", "REDIS_", "MAIL_"))
+    }
+    base |= {"FLASK_CONFIG": "production", "PYTHONPATH": str(project / "src")}  # Dockerfile
+    for name in ("web", "migrate") if auth == "yes" else ("web",):
+        env = base | {
+            key: compose_value(value) for key, value in services[name]["environment"].items()
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", "import wsgi"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, f"{name}: {result.stderr}"

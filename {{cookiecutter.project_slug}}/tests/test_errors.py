@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from flask import abort
 
 
@@ -61,6 +62,20 @@ def test_http_error_after_the_view_keeps_its_status(make_app):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert "503 · Service Unavailable" in response.get_data(as_text=True)
+
+
+def test_a_redis_failure_after_the_view_is_the_503_page(make_app):
+    """An after-request hook that needs Redis (an extension's, say) while Redis fails."""
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+
+    @app.after_request
+    def count(response):
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6399")
+
+    response = app.test_client().get("/api/probe/plain")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.json["error"] == "Service Unavailable"
 
 
 def test_forbidden_page(make_app):

@@ -197,6 +197,29 @@ def test_an_unreachable_rate_limit_store_is_a_503_not_a_500(make_app):
     assert "temporarily unavailable" in response.get_json()["description"]
 
 
+@pytest.mark.parametrize("store", ["sentinels", "cluster"])
+def test_every_node_down_is_a_quick_503_on_limited_and_session_routes(make_app, store):
+    """Instances started before Redis, or a full restart: 503s within a second, no 500."""
+    dead = f"127.0.0.1:{dev_redis.free_port()},127.0.0.1:{dev_redis.free_port()}"
+    where = {"REDIS_SENTINELS": dead} if store == "sentinels" else {}
+    where |= {"REDIS_URL": f"redis+cluster://{dead}"} if store == "cluster" else {}
+    app = make_app(PROPAGATE_EXCEPTIONS=False, **where)
+
+    @limiter.limit("5 per minute")
+    def limited() -> str:
+        return "ok"
+
+    app.add_url_rule("/api/probe/limited", view_func=limited)
+    client = app.test_client()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], "A" * 43)
+    for path in ["/api/probe/limited", "/api/probe/counter"] * 2:
+        started = time.monotonic()
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert int(response.headers["Retry-After"]) > 0
+        assert time.monotonic() - started < 1.5, path
+
+
 @pytest.mark.parametrize(
     ("url", "nodes", "username", "password"),
     [

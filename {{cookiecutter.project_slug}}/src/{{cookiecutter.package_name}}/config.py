@@ -8,6 +8,7 @@ environment with a ``FLASK_`` prefix; the names in ``PLAIN_ENV_KEYS`` also witho
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -94,7 +95,9 @@ class Config:
     # Upload POSTs per user (per client address for visitors), in Flask-Limiter's syntax.
     UPLOAD_RATE_LIMIT = "10 per minute"
 
-    RATELIMIT_HEADERS_ENABLED = True
+    # Off: Flask-Limiter reads them from Redis after the view, where a Redis failure is a 500
+    # rather than the 503 page. A 429 still says Retry-After (core.limiter).
+    RATELIMIT_HEADERS_ENABLED = False
     # Throttle keys start with this, so apps sharing a Redis do not share counters.
     RATELIMIT_KEY_PREFIX = "{{ cookiecutter.package_name }}"
     # Derived from REDIS_URL / REDIS_SENTINELS unless set: the limiter's own connection.
@@ -212,6 +215,7 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
     "REDIS_SENTINEL_SERVICE",
     "DATABASE_URL",
     "TRUSTED_HOSTS",
+    "PROXY_FIX",
 )
 {%- if cookiecutter.auth == "yes" %}
 # As SMTP providers' docs spell them; derive() turns MAIL_PORT and the flags into int/bool.
@@ -289,6 +293,7 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
         config["UPLOAD_FOLDER"] = os.path.join(instance_path, "uploads")
     if isinstance(config["TRUSTED_HOSTS"], str):
         config["TRUSTED_HOSTS"] = parse_hosts(config["TRUSTED_HOSTS"])
+    config["PROXY_FIX"] = parse_proxy_fix(config["PROXY_FIX"])
 {%- if cookiecutter.auth == "yes" %}
     if not config["SQLALCHEMY_DATABASE_URI"]:
         config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"]) or (
@@ -381,7 +386,8 @@ def limiter_storage_uri(config: Mapping[str, Any]) -> str:
     """The same Redis as the sessions, in the URL spelling of the ``limits`` library."""
     if config["REDIS_SENTINELS"]:
         nodes = config["REDIS_SENTINELS"].replace(" ", "")
-        return f"redis+sentinel://{nodes}/{config['REDIS_SENTINEL_SERVICE']}"
+        # core.limiter's spelling: limits' Sentinel storage with timeouts to the sentinels.
+        return f"timed+redis+sentinel://{nodes}/{config['REDIS_SENTINEL_SERVICE']}"
     url: str = config["REDIS_URL"] or "redis://"
     if url.startswith("unix://"):
         return "redis+" + url
@@ -394,6 +400,29 @@ def limiter_storage_uri(config: Mapping[str, Any]) -> str:
 def parse_hosts(value: str) -> list[str]:
     """``"example.com, www.example.com"`` -> ["example.com", "www.example.com"]."""
     return [host.strip() for host in value.split(",") if host.strip()]
+
+
+def parse_proxy_fix(value: object) -> dict[str, int]:
+    """``{"x_for": 1, "x_proto": 1}`` (JSON in the environment), or ``1`` for one proxy."""
+    problem = (
+        f"PROXY_FIX ({value!r}) is malformed: give a JSON object of hop counts such as "
+        '{"x_for": 1, "x_proto": 1}, or one number of proxies'
+    )
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise ConfigurationError(problem) from None
+    if isinstance(parsed, int) and not isinstance(parsed, bool):
+        parsed = {"x_for": parsed, "x_proto": parsed}
+    if not (
+        isinstance(parsed, dict)
+        and set(parsed) <= set(Config.PROXY_FIX)
+        and all(type(count) is int and count >= 0 for count in parsed.values())
+    ):
+        raise ConfigurationError(problem)
+    return parsed
 
 
 def redact(url: str) -> str:

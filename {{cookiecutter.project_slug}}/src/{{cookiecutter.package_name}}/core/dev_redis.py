@@ -122,4 +122,4 @@ def run_with_redis(command: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_with_redis(sys.argv[1:] or ["flask", "run"]))
+    sys.exit(run_with_redis(sys.argv[1:] or ["flask", "--debug", "run"]))

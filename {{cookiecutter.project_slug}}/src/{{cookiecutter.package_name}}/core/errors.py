@@ -62,10 +62,18 @@ def render_error(error: HTTPException) -> Response:
 
 
 def handle_unexpected(error: InternalServerError) -> Response:
-    """HTTP errors raised after the view (e.g. in an after-request hook) keep their status."""
+    """Errors raised after the view (in an after-request hook) keep their meaning.
+
+    Flask sends those to the 500 handler: an HTTP error keeps its status and a Redis
+    failure is still the 503 page.
+    """
+    from .redis_client import UNAVAILABLE, handle_redis_error  # it imports this module
+
     original = error.original_exception
     if isinstance(original, HTTPException):
         return render_error(original)
+    if isinstance(original, UNAVAILABLE):
+        return handle_redis_error(original)
     return render_error(error)
 
 

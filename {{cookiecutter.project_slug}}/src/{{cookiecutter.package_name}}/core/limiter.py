@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flask import Flask
-from flask_limiter import Limiter
+import redis
+from flask import Flask, Response
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from limits.storage import RedisClusterStorage, Storage
+from limits.storage import RedisClusterStorage, RedisSentinelStorage, Storage
 
 from . import redis_client
+from .errors import render_error
 
 # No default limits: only the routes that name a limit are counted.
 limiter = Limiter(key_func=get_remote_address)
@@ -43,7 +45,11 @@ class LazyRedisClusterStorage(Storage):
         if self.built is None:
             with self.lock:
                 if self.built is None:
-                    self.built = RedisClusterStorage(self.uri, **self.options)
+                    try:
+                        self.built = RedisClusterStorage(self.uri, **self.options)
+                    except redis.exceptions.RedisClusterException as exc:
+                        # No startup node answered: an outage like a refused connection (503).
+                        raise redis.exceptions.ConnectionError(str(exc)) from exc
         return self.built
 
     @property
@@ -76,6 +82,33 @@ class LazyRedisClusterStorage(Storage):
         self.storage.clear(key)
 
 
+class TimedRedisSentinelStorage(RedisSentinelStorage):
+    """limits' Sentinel storage, its connections to the sentinels timed out as the app's are.
+
+    limits leaves those connections without a timeout unless given ``sentinel_kwargs``, an
+    option the other storages refuse (and Flask-Limiter keeps storage options from one app
+    to the next). So this storage makes them from the client options it is given.
+    ``config.derive`` names it as ``timed+redis+sentinel://...`` for REDIS_SENTINELS.
+    """
+
+    STORAGE_SCHEME = ["timed+redis+sentinel"]  # noqa: RUF012 - limits declares it a list
+
+    def __init__(self, uri: str, **options: Any) -> None:
+        sentinels = redis_client.sentinel_options(options)
+        super().__init__(uri.removeprefix("timed+"), sentinel_kwargs=sentinels, **options)
+
+
+def too_many_requests(error: RateLimitExceeded) -> Response:
+    """The 429 page says when to come back: at the latest when the limit's window ends.
+
+    Flask-Limiter would read the exact time from Redis after the view (its headers, which
+    are off); the window length needs no Redis call.
+    """
+    error.retry_after = error.retry_after or error.limit.limit.get_expiry()
+    return render_error(error)
+
+
 def init_app(app: Flask) -> None:
     """Bind the limiter to the app's configuration."""
     limiter.init_app(app)
+    app.register_error_handler(RateLimitExceeded, too_many_requests)

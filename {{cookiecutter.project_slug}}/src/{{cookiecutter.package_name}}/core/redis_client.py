@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from flask import Flask, Response, current_app
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
@@ -37,9 +37,9 @@ Client = redis.Redis | RedisCluster
 
 # Every Redis failure means "the store cannot serve this request now", as opposed to a bug
 # in a view: OOM and READONLY answers included, not only a dead socket.
-# A cluster with a slot no live node serves (a master down, its replica not yet promoted)
-# raises an error of its own family.
-UNAVAILABLE = (redis.exceptions.RedisError, redis.exceptions.SlotNotCoveredError)
+# A cluster raises errors of its own family when a slot has no live node (a master down,
+# its replica not yet promoted) or when no node answers at all.
+UNAVAILABLE = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 
 
 class RedisUnavailable(ServiceUnavailable):
@@ -73,6 +73,19 @@ def client_options(config: Mapping[str, Any]) -> dict[str, Any]:
             supported_errors=(redis.exceptions.ConnectionError,),
         ),
         "health_check_interval": 30,
+    }
+
+
+def sentinel_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """For the connections to the sentinels themselves: the client's timeouts, no retry.
+
+    Left to redis-py, a dead sentinel is retried with growing back-off (seconds per
+    request) when the client could simply ask the next one.
+    """
+    return {
+        "socket_timeout": options.get("socket_timeout"),
+        "socket_connect_timeout": options.get("socket_connect_timeout"),
+        "retry": Retry(NoBackoff(), 0),
     }
 
 
@@ -136,7 +149,8 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
     options = client_options(config)
     if config.get("REDIS_SENTINELS"):
         # redis-py's Sentinel is not annotated; master_for returns a redis.Redis.
-        sentinel = Sentinel(parse_sentinels(config["REDIS_SENTINELS"]), **options)  # type: ignore[no-untyped-call]
+        nodes = parse_sentinels(config["REDIS_SENTINELS"])
+        sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options(options), **options)  # type: ignore[no-untyped-call]
         master: redis.Redis = sentinel.master_for(config["REDIS_SENTINEL_SERVICE"], **options)  # type: ignore[no-untyped-call]
         return master
     url = config.get("REDIS_URL") or ""
