@@ -170,3 +170,10 @@ def test_flask_commands_run_in_production_from_the_project_folder(project, redis
             timeout=60,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_on_sqlite_warns_once_not_once_per_worker(server):
+    base, log = server
+    assert requests.get(base + "/healthz", timeout=10).status_code == 200  # a worker is up
+    warnings = [line for line in log.read_text().splitlines() if "running on SQLite" in line]
+    assert len(warnings) == 1, warnings

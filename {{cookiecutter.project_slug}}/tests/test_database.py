@@ -65,8 +65,10 @@ def sqlite_warnings(capsys: pytest.CaptureFixture[str]) -> list[str]:
     return [line for line in capsys.readouterr().err.splitlines() if "running on SQLite" in line]
 
 
-def test_production_on_sqlite_warns_once_at_start_up(make_app, capsys):
-    make_app("production", **PRODUCTION)
+def test_production_on_sqlite_warns_once_at_start_up(make_app, capsys, tmp_path):
+    # Twice in one process, as a gunicorn master and then its workers create the app.
+    for _ in range(2):
+        make_app("production", DATABASE_URL=f"sqlite:///{tmp_path}/app.db", **PRODUCTION)
     [warning] = sqlite_warnings(capsys)
     record = json.loads(warning)
     assert record["level"] == "WARNING"

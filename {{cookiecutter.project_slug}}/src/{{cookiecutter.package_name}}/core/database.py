@@ -19,6 +19,9 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+# SQLite databases this process has warned about. A gunicorn master checks the app before
+# forking its workers, which inherit this: one warning in the log, not one per worker.
+warned_sqlite: set[str] = set()
 
 
 def init_app(app: Flask) -> None:
@@ -26,7 +29,9 @@ def init_app(app: Flask) -> None:
     # The default SQLite file lives in the instance folder, which Flask does not create.
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     uri: str = app.config["SQLALCHEMY_DATABASE_URI"]
-    if app.config["CONFIG_NAME"] == "production" and uri.startswith("sqlite"):
+    production = app.config["CONFIG_NAME"] == "production"
+    if production and uri.startswith("sqlite") and uri not in warned_sqlite:
+        warned_sqlite.add(uri)
         # One file on one machine: fine for a single instance, lost to every other one.
         app.logger.warning(
             "Production is running on SQLite (%s): set DATABASE_URL to a PostgreSQL database "
