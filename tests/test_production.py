@@ -155,21 +155,33 @@ def test_mailed_link_tokens_stay_out_of_the_access_log(server):
     assert [line["logger"] for line in access] == ["gunicorn.access"] * 2
 
 
+def flask_command(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``flask <args>`` in the project folder (its .flaskenv read), production settings."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}
+    base |= {key: value for key, value in GOOD.items() if key != "FLASK_DEBUG"}
+    base |= {"PYTHONPATH": str(project / "src")}
+    flask = Path(sys.executable).parent / "flask"
+    return subprocess.run(
+        [flask, *args], cwd=project, env=base | env, capture_output=True, text=True, timeout=60
+    )
+
+
 def test_flask_commands_run_in_production_from_the_project_folder(project, redis_url):
     """`.flaskenv` holds development defaults: none of them may stop a production command."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}
-    env |= {key: value for key, value in GOOD.items() if key != "FLASK_DEBUG"}
-    env |= {"REDIS_URL": redis_url, "PYTHONPATH": str(project / "src")}
     for command in (["db", "upgrade"], ["routes"]):
-        result = subprocess.run(
-            [Path(sys.executable).parent / "flask", *command],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = flask_command(project, {"REDIS_URL": redis_url}, *command)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", ["debug", "short-key", "database-url"])
+def test_flask_commands_refuse_unsafe_settings_in_one_line(project, redis_url, case):
+    changes, named = REFUSALS[case]
+    result = flask_command(project, {"REDIS_URL": redis_url} | changes, "db", "upgrade")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert PASSWORD not in result.stderr
+    naming = [line for line in result.stderr.splitlines() if named in line]
+    assert len(naming) == 1, result.stderr
 
 
 def test_production_on_sqlite_warns_once_not_once_per_worker(server):

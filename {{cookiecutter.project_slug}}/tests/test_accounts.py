@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import click
 import pytest
 
 from conftest import PASSWORD, AuthActions, csrf_token
@@ -348,7 +349,7 @@ def test_mail_settings_from_the_environment(make_app, monkeypatch):
 
 def test_a_bad_mail_setting_stops_the_start(make_app, monkeypatch):
     monkeypatch.setenv("MAIL_USE_TLS", "maybe")
-    with pytest.raises(RuntimeError, match="MAIL_USE_TLS='maybe' is not a yes/no value"):
+    with pytest.raises(click.ClickException, match="MAIL_USE_TLS='maybe' is not a yes/no value"):
         make_app()
 
 
@@ -366,13 +367,13 @@ def test_links_use_the_first_trusted_host(make_app, monkeypatch):
 
 def test_production_refuses_to_start_without_a_mail_server(make_app, monkeypatch):
     monkeypatch.delenv("MAIL_SERVER")
-    with pytest.raises(RuntimeError, match="MAIL_SERVER is not set"):
+    with pytest.raises(click.ClickException, match="MAIL_SERVER is not set"):
         make_app("production", SECRET_KEY=PRODUCTION_SECRET)
 
 
 def test_production_refuses_links_without_a_host_to_name(make_app, monkeypatch):
     monkeypatch.delenv("APP_BASE_URL")
-    with pytest.raises(RuntimeError, match="TRUSTED_HOSTS names no exact host"):
+    with pytest.raises(click.ClickException, match="TRUSTED_HOSTS names no exact host"):
         make_app("production", SECRET_KEY=PRODUCTION_SECRET, TRUSTED_HOSTS=[".example.com"])
 
 

@@ -19,6 +19,7 @@ from email.utils import formataddr
 from typing import Any, ClassVar
 from urllib.parse import unquote{% if cookiecutter.auth == "yes" %}, urlsplit{% endif %}
 
+import click
 from flask import Config as FlaskConfig
 from flask import Flask
 
@@ -259,8 +260,12 @@ NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 HOST_PREFIX = "__Host-"
 
 
-class ConfigurationError(RuntimeError):
-    """The app cannot start with this configuration."""
+class ConfigurationError(click.ClickException):
+    """The app cannot start with this configuration.
+
+    A ClickException, so a ``flask`` command prints it as one line ("Error: ...") and exits
+    1, as gunicorn.conf.py and wsgi.py do for the server.
+    """
 
 
 def config_name_from_env(name: str | None) -> str:
