@@ -26,7 +26,7 @@ def production_env(project: Path, redis_url: str) -> dict[str, str]:
         "PYTHONPATH": str(project / "src"),
         "INSTANCE_PATH": str(project / "instance"),
         "FLASK_APP": "wsgi:app",
-        # The project's .flaskenv turns debug on for `flask`; production refuses it.
+        # Whatever the calling shell says: production refuses debug.
         "FLASK_DEBUG": "0",
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         # Production with accounts requires a mail server; the bench sends no mail.

@@ -77,4 +77,5 @@ def test_the_suite_venv_installs_everything_a_baked_project_needs(tmp_path):
     )
     assert set(needed) - set(ours) == set()
     for name, requirement in needed.items():
-        assert requirement.specifier.contains(version(name)), (name, version(name))
+        if requirement.marker is None or requirement.marker.evaluate():  # for this platform
+            assert requirement.specifier.contains(version(name)), (name, version(name))

@@ -26,6 +26,7 @@ import redis
 import requests
 import yaml
 from conftest import bake, free_port, require, require_postgres, serve, stop_group
+from itsdangerous import URLSafeTimedSerializer
 from psycopg import sql
 from redis.cluster import RedisCluster
 
@@ -419,6 +420,10 @@ def test_two_instances_behind_nginx(tmp_path, project, database_url):
                 plain = requests.get(front + "/home", allow_redirects=False, timeout=10)
                 assert plain.headers["Location"] == f"http://{HOST}:{http_port}/"
 
+                # A mailed link's token stays out of nginx's log as out of the app's.
+                token = URLSafeTimedSerializer("any-key-0123456789", salt="x").dumps({"u": 1})
+                requests.get(front + f"/auth/password/reset/{token}", timeout=10)
+
                 # One request id from nginx to the app's log and back.
                 generated = requests.get(front + "/about", timeout=10).headers["X-Request-ID"]
                 assert re.fullmatch(r"[0-9a-f]{32}", generated)
@@ -436,6 +441,8 @@ def test_two_instances_behind_nginx(tmp_path, project, database_url):
         for line in (tmp_path / f"instance-{number}.log").read_text().splitlines()
         if line.startswith("{")
     ]
+    assert token not in nginx_log
+    assert '"GET /auth/password/reset/[token] HTTP/1.1" 400' in nginx_log
     for request_id in (generated, given):
         assert f"request_id={request_id}" in nginx_log
         assert any(line.get("request_id") == request_id for line in app_lines), request_id

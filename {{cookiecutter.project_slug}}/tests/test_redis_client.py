@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -169,6 +170,20 @@ def test_cluster_url_keeps_sessions_and_rate_limits_in_the_cluster(make_app, one
         assert [key for key in cluster.scan_iter(match=app.config["SESSION_KEY_PREFIX"] + "*")]
     assert [client.get("/api/probe/limited").status_code for _ in range(3)] == [200, 200, 429]
     assert client.get("/readyz").get_json()["redis"] == "ok"
+
+
+def test_a_cluster_lost_after_start_up_is_a_503_and_opens_the_breaker(make_app, one_node_cluster):
+    app = make_app(REDIS_URL=one_node_cluster, PROPAGATE_EXCEPTIONS=False, REDIS_BREAKER_FAILURES=1)
+    client = app.test_client()
+    assert client.post("/api/probe/counter", json={}).status_code == 200
+    node = redis.Redis.from_url(one_node_cluster.replace("redis+cluster", "redis"))
+    with contextlib.suppress(redis.exceptions.ConnectionError):
+        node.shutdown(nosave=True)
+    assert client.get("/api/probe/counter").status_code == 503  # waits for the dead node
+    started = time.monotonic()
+    assert [client.get("/api/probe/counter").status_code for _ in range(10)] == [503] * 10
+    assert time.monotonic() - started < 0.5  # the breaker is open: no more waiting
+    assert client.get("/readyz").get_json()["redis"] == "circuit-open"
 
 
 def test_a_cluster_app_connects_on_first_use_and_an_unreachable_cluster_is_a_503(make_app):

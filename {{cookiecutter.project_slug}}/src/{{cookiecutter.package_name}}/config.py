@@ -167,13 +167,13 @@ class DevelopmentConfig(Config):
 
     CONFIG_NAME = "development"
     DEBUG = True
-    # A plain `flask run` expects a Redis here.
+    # A plain `flask --debug run` expects a Redis here.
     REDIS_URL: str | None = "redis://127.0.0.1:6379/0"
     # What a browser on this machine sends. werkzeug cannot match IPv6 literals such as
     # [::1] (it cuts trusted names at the first colon), so use localhost for IPv6.
     TRUSTED_HOSTS: ClassVar[list[str] | None] = ["localhost", "127.0.0.1"]
 {%- if cookiecutter.auth == "yes" %}
-    # Where `flask run` serves; mails are printed to the console while MAIL_SERVER is unset.
+    # Where `flask --debug run` serves; mails are printed to the console while MAIL_SERVER is unset.
     APP_BASE_URL: str | None = "http://127.0.0.1:5000"
 {%- endif %}
 

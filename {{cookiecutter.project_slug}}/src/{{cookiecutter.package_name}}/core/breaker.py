@@ -17,8 +17,13 @@ from contextlib import contextmanager
 
 import redis
 
-# Redis did not answer: the socket failed, timed out, or the server is not serving yet.
-UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# Redis did not answer: the socket failed, timed out, or the server is not serving yet; or
+# a cluster has no node for a slot, or none that answers (redis-py's cluster errors).
+UNREACHABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.RedisClusterException,
+)
 
 
 class CircuitOpen(redis.exceptions.ConnectionError):

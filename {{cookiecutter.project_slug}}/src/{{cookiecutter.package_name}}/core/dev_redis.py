@@ -1,6 +1,6 @@
 """A throwaway Redis for `make run` and the tests, when no REDIS_URL is given.
 
-``python -m {{ cookiecutter.package_name }}.core.dev_redis flask run`` starts one private
+``python -m {{ cookiecutter.package_name }}.core.dev_redis flask --debug run`` starts one private
 redis-server (unless REDIS_URL or REDIS_SENTINELS is set), runs the command with REDIS_URL
 pointing at it, and stops the server when the command ends or on Ctrl-C. The reloader's
 child process inherits REDIS_URL, so it starts nothing. The app itself never starts one.

@@ -94,7 +94,7 @@ class TimedRedisSentinelStorage(RedisSentinelStorage):
     STORAGE_SCHEME = ["timed+redis+sentinel"]  # noqa: RUF012 - limits declares it a list
 
     def __init__(self, uri: str, **options: Any) -> None:
-        sentinels = redis_client.sentinel_options(options)
+        sentinels = redis_client.sentinel_options(options) | options.pop("sentinel_kwargs", {})
         super().__init__(uri.removeprefix("timed+"), sentinel_kwargs=sentinels, **options)
 
 
