@@ -38,16 +38,21 @@ def hours(setting: str) -> int:
     return int(current_app.config[setting].total_seconds() // 3600)
 
 
-def send_verification(user: User) -> bool:
-    """The link that confirms the address of a new account."""
+def send_link(user: User, purpose: str, subject: str, template: str, max_age: str) -> bool:
+    """A mail carrying the user's signed link for ``purpose``, and how long it works."""
     return send_templated(
         user.email,
-        "Confirm your email address",
-        "verify",
+        subject,
+        template,
         user=user,
-        link=link_for(VERIFY, user),
-        valid_hours=hours("VERIFY_LINK_MAX_AGE"),
+        link=link_for(purpose, user),
+        valid_hours=hours(max_age),
     )
+
+
+def send_verification(user: User) -> bool:
+    """The link that confirms the address of a new account."""
+    return send_link(user, VERIFY, "Confirm your email address", "verify", "VERIFY_LINK_MAX_AGE")
 
 
 def send_registration_attempt(user: User) -> bool:
@@ -59,14 +64,7 @@ def send_registration_attempt(user: User) -> bool:
 
 def send_reset(user: User) -> bool:
     """The link that sets a new password."""
-    return send_templated(
-        user.email,
-        "Reset your password",
-        "reset",
-        user=user,
-        link=link_for(RESET, user),
-        valid_hours=hours("RESET_LINK_MAX_AGE"),
-    )
+    return send_link(user, RESET, "Reset your password", "reset", "RESET_LINK_MAX_AGE")
 
 
 def send_no_account(address: str, asked_for: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
@@ -38,9 +37,8 @@ def readyz() -> ResponseReturnValue:
         if isinstance(exc, UNREACHABLE):
             state = "circuit-open" if isinstance(exc, CircuitOpen) else "unreachable"
         current_app.logger.error("Readiness check failed: %s", redis_client.describe(exc))
-        # When to look again: as every other 503 says, once the breaker tries Redis again.
-        retry_after = math.ceil(current_app.config["REDIS_BREAKER_RESET_SECONDS"])
-        return jsonify(status="unavailable", redis=state), 503, {"Retry-After": str(retry_after)}
+        retry_after = str(redis_client.retry_after_seconds())  # as every other 503 says
+        return jsonify(status="unavailable", redis=state), 503, {"Retry-After": retry_after}
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     return jsonify(status="ok", redis="ok", redis_latency_ms=latency_ms), 200
 

@@ -48,8 +48,13 @@ class RedisUnavailable(ServiceUnavailable):
     description = "This service is temporarily unavailable. Please try again in a few seconds."
 
     def __init__(self, description: str | None = None) -> None:
-        retry_after = math.ceil(current_app.config["REDIS_BREAKER_RESET_SECONDS"])
-        super().__init__(description, retry_after=retry_after)
+        super().__init__(description, retry_after=retry_after_seconds())
+
+
+def retry_after_seconds() -> int:
+    """When to try again after a Redis failure: once the breaker lets a request through."""
+    seconds: float = current_app.config["REDIS_BREAKER_RESET_SECONDS"]
+    return math.ceil(seconds)
 
 
 def describe(error: Exception) -> str:
