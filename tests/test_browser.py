@@ -81,6 +81,13 @@ def server(tmp_path, redis_url, inbox):
     stop_group(process)
 
 
+def log_in(page, username: str, password: str) -> None:
+    """Fill and send the login form the page shows."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
 def test_account_story_in_a_real_browser(server, inbox, chromium_path):
     from playwright.sync_api import expect, sync_playwright
 
@@ -108,14 +115,10 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         confirmed = "Your email address is confirmed. You can log in now."
         expect(page.locator(".flash-success")).to_have_text(confirmed)
 
-        page.get_by_label("Username").fill("alice")
-        page.get_by_label("Password").fill("not my password")
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, "alice", "not my password")
         expect(page.locator(".flash-error")).to_have_text("Invalid username or password.")
 
-        page.get_by_label("Username").fill("alice")
-        page.get_by_label("Password").fill("correct horse battery")
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, "alice", "correct horse battery")
         expect(page.locator(".flash-success")).to_have_text("Welcome back, alice!")
 
         page.get_by_role("link", name="alice").click()
@@ -137,17 +140,13 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         other.get_by_label("Repeat password").fill("a new and longer secret")
         other.get_by_role("button", name="Set the password").click()
         expect(other.locator(".flash-success")).to_contain_text("Your password is changed")
-        other.get_by_label("Username").fill("alice")
-        other.get_by_label("Password").fill("a new and longer secret")
-        other.get_by_role("button", name="Log in").click()
+        log_in(other, "alice", "a new and longer secret")
         expect(other.locator(".flash-success")).to_have_text("Welcome back, alice!")
         page.reload()
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
         # Log in again in the first browser; the second signs it out from its sessions page.
-        page.get_by_label("Username").fill("alice")
-        page.get_by_label("Password").fill("a new and longer secret")
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, "alice", "a new and longer secret")
         expect(page.locator(".flash-success")).to_have_text("Welcome back, alice!")
         other.goto(server + "/auth/account")
         other.get_by_role("link", name="Your sessions").click()

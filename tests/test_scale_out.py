@@ -32,6 +32,7 @@ from redis.cluster import RedisCluster
 
 from tools.servers import (
     HOST,
+    RedisSentinelGroup,
     start_nginx,
     start_redis_cluster,
     start_redis_sentinel_group,
@@ -202,6 +203,18 @@ def kill(process: subprocess.Popen) -> None:
     process.wait()
 
 
+@contextmanager
+def sentinel_group(database_url: str) -> Iterator[tuple[RedisSentinelGroup, dict[str, str]]]:
+    """A master, a replica and three sentinels, and the app settings that point at them."""
+    with start_redis_sentinel_group("app-master") as group:
+        yield (
+            group,
+            app_env(
+                database_url, REDIS_SENTINELS=group.sentinels, REDIS_SENTINEL_SERVICE="app-master"
+            ),
+        )
+
+
 @pytest.fixture
 def sentinel_ready() -> None:
     require("redis-server")
@@ -212,84 +225,76 @@ def test_sessions_and_limits_survive_a_sentinel_failover(
     tmp_path, project, sentinel_ready, database_url
 ):
     """Kill the master: 503s (never 500) while the sentinels promote the replica, then all back."""
-    with start_redis_sentinel_group("app-master") as group:
-        env = app_env(
-            database_url,
-            REDIS_SENTINELS=group.sentinels,
-            REDIS_SENTINEL_SERVICE="app-master",
+    with (
+        sentinel_group(database_url) as (group, env),
+        instances(project, env, tmp_path) as bases,
+    ):
+        visitors = users(project, env, 3)
+        for number, visitor in enumerate(visitors):
+            visitor.login(bases[number % 2])
+            assert visitor.logged_in(bases[(number + 1) % 2])
+            for base in bases:
+                visitor.request("POST", base + "/api/counter", json={"by": 2})
+        attacker = Visitor()
+        assert [attacker.bad_login(bases[i % 2], "mallory").status_code for i in range(4)] == [
+            200
+        ] * 4
+        with redis.Redis.from_url(group.master_url) as master:
+            master.set("scale-test:marker", "1")
+            assert master.wait(1, 5000) == 1  # every write above is on the replica
+
+        kill(group.processes[0])
+        statuses, recovery = wait_through_outage(
+            lambda base: visitors[0].request("GET", base + "/auth/account").status_code,
+            bases,
         )
-        with instances(project, env, tmp_path) as bases:
-            visitors = users(project, env, 3)
-            for number, visitor in enumerate(visitors):
-                visitor.login(bases[number % 2])
-                assert visitor.logged_in(bases[(number + 1) % 2])
-                for base in bases:
-                    visitor.request("POST", base + "/api/counter", json={"by": 2})
-            attacker = Visitor()
-            assert [attacker.bad_login(bases[i % 2], "mallory").status_code for i in range(4)] == [
-                200
-            ] * 4
-            with redis.Redis.from_url(group.master_url) as master:
-                master.set("scale-test:marker", "1")
-                assert master.wait(1, 5000) == 1  # every write above is on the replica
+        assert 503 in statuses and statuses <= {200, 503}, statuses
+        with redis.Redis(host=HOST, port=group.sentinel_ports[0], decode_responses=True) as s:
+            promoted = s.sentinel_get_master_addr_by_name("app-master")
+        assert promoted == (HOST, group.replica_port)
 
-            kill(group.processes[0])
-            statuses, recovery = wait_through_outage(
-                lambda base: visitors[0].request("GET", base + "/auth/account").status_code,
-                bases,
-            )
-            assert 503 in statuses and statuses <= {200, 503}, statuses
-            with redis.Redis(host=HOST, port=group.sentinel_ports[0], decode_responses=True) as s:
-                promoted = s.sentinel_get_master_addr_by_name("app-master")
-            assert promoted == (HOST, group.replica_port)
-
-            for visitor in visitors:
-                assert all(visitor.logged_in(base) for base in bases)
-                counter = visitor.request("POST", bases[0] + "/api/counter", json={"by": 1})
-                assert counter.json()["count"] == 5
-            # Every login POST from this address counts, before the failover and after.
-            left = LOGIN_LIMIT - len(visitors) - 4
-            after = [
-                attacker.bad_login(bases[i % 2], "mallory").status_code for i in range(left + 1)
-            ]
-            assert after == [200] * left + [429]
+        for visitor in visitors:
+            assert all(visitor.logged_in(base) for base in bases)
+            counter = visitor.request("POST", bases[0] + "/api/counter", json={"by": 1})
+            assert counter.json()["count"] == 5
+        # Every login POST from this address counts, before the failover and after.
+        left = LOGIN_LIMIT - len(visitors) - 4
+        after = [attacker.bad_login(bases[i % 2], "mallory").status_code for i in range(left + 1)]
+        assert after == [200] * left + [429]
     print(f"sentinel failover: recovered in {recovery:.1f}s, statuses {sorted(statuses)}")
 
 
 def test_a_demoted_master_never_gives_a_500(tmp_path, project, sentinel_ready, database_url):
     """A planned SENTINEL FAILOVER demotes a live master: writes move on, no 500 on the way."""
-    with start_redis_sentinel_group("app-master") as group:
-        env = app_env(
-            database_url,
-            REDIS_SENTINELS=group.sentinels,
-            REDIS_SENTINEL_SERVICE="app-master",
-        )
-        with instances(project, env, tmp_path) as bases:
-            [visitor] = users(project, env, 1)
-            visitor.login(bases[0])
-            with redis.Redis(host=HOST, port=group.sentinel_ports[0]) as sentinel:
-                sentinel.execute_command("SENTINEL", "FAILOVER", "app-master")
+    with (
+        sentinel_group(database_url) as (group, env),
+        instances(project, env, tmp_path) as bases,
+    ):
+        [visitor] = users(project, env, 1)
+        visitor.login(bases[0])
+        with redis.Redis(host=HOST, port=group.sentinel_ports[0]) as sentinel:
+            sentinel.execute_command("SENTINEL", "FAILOVER", "app-master")
 
-            def write(base: str) -> int:
-                return visitor.request("POST", base + "/api/counter", json={}).status_code
+        def write(base: str) -> int:
+            return visitor.request("POST", base + "/api/counter", json={}).status_code
 
-            statuses, _ = wait_through_outage(write, bases)
-            # Keep writing until the sentinels have turned the old master into a replica.
-            deadline = time.monotonic() + RECOVERY_SECONDS
-            with redis.Redis.from_url(group.master_url) as old_master:
-                while old_master.info("replication")["role"] != "slave":
-                    assert time.monotonic() < deadline, "the old master was never demoted"
-                    statuses |= {write(base) for base in bases}
-                    time.sleep(0.05)
-            for _ in range(10):  # connections to the demoted master must move on, not fail
+        statuses, _ = wait_through_outage(write, bases)
+        # Keep writing until the sentinels have turned the old master into a replica.
+        deadline = time.monotonic() + RECOVERY_SECONDS
+        with redis.Redis.from_url(group.master_url) as old_master:
+            while old_master.info("replication")["role"] != "slave":
+                assert time.monotonic() < deadline, "the old master was never demoted"
                 statuses |= {write(base) for base in bases}
-            assert statuses <= {200, 503}, statuses
-            assert visitor.logged_in(bases[1])
-            with redis.Redis(host=HOST, port=group.sentinel_ports[0], decode_responses=True) as s:
-                assert s.sentinel_get_master_addr_by_name("app-master") == (
-                    HOST,
-                    group.replica_port,
-                )
+                time.sleep(0.05)
+        for _ in range(10):  # connections to the demoted master must move on, not fail
+            statuses |= {write(base) for base in bases}
+        assert statuses <= {200, 503}, statuses
+        assert visitor.logged_in(bases[1])
+        with redis.Redis(host=HOST, port=group.sentinel_ports[0], decode_responses=True) as s:
+            assert s.sentinel_get_master_addr_by_name("app-master") == (
+                HOST,
+                group.replica_port,
+            )
     print(f"planned sentinel failover: statuses {sorted(statuses)}")
 
 
