@@ -12,20 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from flask import current_app, request, session
 from flask_limiter.util import get_remote_address
 
 from {{ cookiecutter.package_name }}.core import redis_client
 from {{ cookiecutter.package_name }}.core.sessions import (
-    SessionStoreUnavailable,
     current_session_id,
     delete_sessions,
     existing_sessions,
+    store_call,
 )
 
 SEEN = ":seen"
@@ -63,8 +61,12 @@ def index_ttl() -> int:
     return int(current_app.permanent_session_lifetime.total_seconds() * 2)
 
 
-def client() -> redis.Redis:
-    """The app's Redis client."""
+def client() -> Any:
+    """The app's Redis client.
+
+    Typed Any, as the session interface's is: redis-py types every reply bytes | str, and
+    ours are bytes (no decode_responses).
+    """
     return redis_client.get_client()
 
 
@@ -81,7 +83,7 @@ def record_login(user_id: int) -> None:
     pipe = client().pipeline(transaction=False)
     pipe.hset(index_key(user_id), mapping={sid: this_session_details(), sid + SEEN: now})
     pipe.expire(index_key(user_id), index_ttl())
-    execute(pipe)
+    store_call(pipe.execute)
 
 
 def touch(user_id: int) -> None:
@@ -97,44 +99,45 @@ def touch(user_id: int) -> None:
     # A session from before the index existed is listed from now on.
     pipe.hsetnx(index_key(user_id), sid, this_session_details())
     pipe.expire(index_key(user_id), index_ttl())
-    execute(pipe)
+    store_call(pipe.execute)
 
 
 def rename(user_id: int, old_sid: str, new_sid: str) -> None:
     """Keep a rotated session's entry under its new id (same start, address, browser)."""
     key = index_key(user_id)
-    details = execute_one(lambda: client().hget(key, old_sid))
+    details = store_call(lambda: client().hget(key, old_sid))
     pipe = client().pipeline(transaction=False)
     pipe.hdel(key, old_sid, old_sid + SEEN)
     pipe.hset(
         key, mapping={new_sid: details or this_session_details(), new_sid + SEEN: int(time.time())}
     )
     pipe.expire(key, index_ttl())
-    execute(pipe)
+    store_call(pipe.execute)
 
 
 def forget(user_id: int, sids: list[str]) -> None:
     """Drop these sessions from the index (their keys are deleted elsewhere, or expired)."""
     if sids:
         fields = [field for sid in sids for field in (sid, sid + SEEN)]
-        execute_one(lambda: client().hdel(index_key(user_id), *fields))
+        store_call(lambda: client().hdel(index_key(user_id), *fields))
 
 
 def active_sessions(user_id: int) -> list[SessionInfo]:
     """The user's live sessions, most recently used first; expired ones are pruned."""
-    raw = execute_one(lambda: client().hgetall(index_key(user_id)))
+    raw = store_call(lambda: client().hgetall(index_key(user_id)))
     fields = {key.decode(): value.decode() for key, value in raw.items()}
     sids = [field for field in fields if not field.endswith(SEEN)]
-    alive = existing_sessions(sids)
-    forget(user_id, [sid for sid, live in zip(sids, alive, strict=True) if not live])
-    found = []
-    for sid, live in zip(sids, alive, strict=True):
-        if live:
-            details = json.loads(fields[sid])
-            seen = float(fields.get(sid + SEEN, details["started"]))
-            found.append(
-                SessionInfo(sid, details["started"], seen, details["address"], details["browser"])
-            )
+    found, expired = [], []
+    for sid, live in zip(sids, existing_sessions(sids), strict=True):
+        if not live:
+            expired.append(sid)
+            continue
+        details = json.loads(fields[sid])
+        seen = float(fields.get(sid + SEEN, details["started"]))
+        found.append(
+            SessionInfo(sid, details["started"], seen, details["address"], details["browser"])
+        )
+    forget(user_id, expired)
     return sorted(found, key=lambda info: info.last_seen, reverse=True)
 
 
@@ -147,22 +150,8 @@ def end_sessions(user_id: int, sids: list[str]) -> None:
 
 def end_all_sessions(user_id: int, keep: str | None = None) -> int:
     """Sign out every session of the user except ``keep``; how many ended."""
-    raw = execute_one(lambda: client().hkeys(index_key(user_id)))
-    sids = [field.decode() for field in raw if not field.decode().endswith(SEEN)]
+    raw = store_call(lambda: client().hkeys(index_key(user_id)))
+    sids = [name for name in (field.decode() for field in raw) if not name.endswith(SEEN)]
     ended = [sid for sid in sids if sid != keep]
     end_sessions(user_id, ended)
     return len(ended)
-
-
-def execute(pipe: redis.client.Pipeline) -> None:
-    """Run a pipeline; Redis being down is the 503 page, as for the session itself."""
-    execute_one(pipe.execute)
-
-
-def execute_one(command: Callable[[], Any]) -> Any:
-    """Run one Redis call behind the app's circuit breaker; Redis being down is the 503 page."""
-    try:
-        with redis_client.get_breaker().guard():
-            return command()
-    except redis_client.UNAVAILABLE as exc:
-        raise SessionStoreUnavailable() from exc

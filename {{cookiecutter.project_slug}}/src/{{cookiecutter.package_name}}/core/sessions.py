@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from flask import Flask, Request, Response, current_app, session
@@ -40,6 +40,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .breaker import CircuitBreaker
 from .csrf import CsrfCookie, rotate_csrf
 from .redis_client import UNAVAILABLE, LazyClient, RedisUnavailable, describe
+
+T = TypeVar("T")
 
 SID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 # Stored beside the data, never visible in ``session``.
@@ -470,17 +472,22 @@ def _interface() -> LazyRedisSessionInterface:
     return interface
 
 
+def store_call(command: Callable[[], T]) -> T:
+    """Run one call on the session store behind the circuit breaker; Redis down is a 503."""
+    try:
+        with _interface().breaker.guard():
+            return command()
+    except UNAVAILABLE as exc:
+        raise SessionStoreUnavailable() from exc
+
+
 def existing_sessions(sids: list[str]) -> list[bool]:
     """Which of these session ids still have data in Redis (expired or ended ones do not)."""
     interface = _interface()
     pipe = interface.client.pipeline(transaction=False)
     for sid in sids:
         pipe.exists(interface.store_key(sid))
-    try:
-        with interface.breaker.guard():
-            return [bool(found) for found in pipe.execute()]
-    except UNAVAILABLE as exc:
-        raise SessionStoreUnavailable() from exc
+    return [bool(found) for found in store_call(pipe.execute)]
 
 
 def delete_sessions(sids: list[str]) -> None:
@@ -489,11 +496,7 @@ def delete_sessions(sids: list[str]) -> None:
     pipe = interface.client.pipeline(transaction=False)
     for sid in sids:  # one key per command: keys of a Redis Cluster live in different slots
         pipe.delete(interface.store_key(sid))
-    try:
-        with interface.breaker.guard():
-            pipe.execute()
-    except UNAVAILABLE as exc:
-        raise SessionStoreUnavailable() from exc
+    store_call(pipe.execute)
 
 
 def init_app(app: Flask) -> None:
