@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -484,13 +483,6 @@ def sign_out_other_sessions() -> ResponseReturnValue:
     return redirect(url_for("auth.sessions"))
 
 
-def delete_uploads(user_id: int) -> None:
-    """Remove the user's upload folder, if there is one."""
-    folder = uploads.user_folder(user_id)
-    if folder.is_dir():
-        shutil.rmtree(folder)
-
-
 @bp.route("/delete", methods=["GET", "POST"])
 @login_required
 @per_address
@@ -504,7 +496,7 @@ def delete_account() -> ResponseReturnValue:
             return render_template("auth/delete.html", form=form), 400
         user_id, username, address = user.id, user.username, user.email
         user_sessions.end_all_sessions(user_id)
-        delete_uploads(user_id)
+        uploads.delete_user_uploads(user_id)
         db.session.delete(user)
         db.session.commit()
         end_session()

@@ -79,12 +79,12 @@ def login_refused(username: str) -> int | None:
     """Seconds to wait if this address may not try this account now, else None."""
     budget, once = failure_limits()
     account, address = account_name(username), get_remote_address()
-    strategy = limiter.limiter
+    strategy, failed_here = limiter.limiter, identifiers("login-failed-from", account, address)
     if strategy.test(budget, *identifiers("login-failures", account)):
         return None
-    if strategy.test(once, *identifiers("login-failed-from", account, address)):
+    if strategy.test(once, *failed_here):
         return None  # this address has not failed on the account: its try is not refused
-    reset = strategy.get_window_stats(once, *identifiers("login-failed-from", account, address))
+    reset = strategy.get_window_stats(once, *failed_here)
     return max(1, int(reset.reset_time - time.time()) + 1)
 
 

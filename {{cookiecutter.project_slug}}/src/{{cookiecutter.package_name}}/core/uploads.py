@@ -96,5 +96,10 @@ def find(folder: Path, file_id: str) -> StoredFile | None:
 
 
 def delete_user_uploads(user_id: int) -> None:
-    """Remove every file the user uploaded, and their folder."""
-    shutil.rmtree(user_folder(user_id), ignore_errors=True)
+    """Remove every file the user uploaded, and their folder, if there is one.
+
+    Any other failure is raised: a deleted account must not leave its files behind unseen.
+    """
+    folder = user_folder(user_id)
+    if folder.is_dir():
+        shutil.rmtree(folder)
