@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from flask import Flask, Request, Response, current_app, session
@@ -40,8 +40,6 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .breaker import CircuitBreaker
 from .csrf import CsrfCookie, rotate_csrf
 from .redis_client import UNAVAILABLE, LazyClient, RedisUnavailable, describe
-
-T = TypeVar("T")
 
 SID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 # Stored beside the data, never visible in ``session``.
@@ -472,7 +470,7 @@ def _interface() -> LazyRedisSessionInterface:
     return interface
 
 
-def store_call(command: Callable[[], T]) -> T:
+def store_call(command: Callable[[], Any]) -> Any:
     """Run one call on the session store behind the circuit breaker; Redis down is a 503."""
     try:
         with _interface().breaker.guard():
