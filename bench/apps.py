@@ -6,6 +6,8 @@ import os
 
 import redis
 from flask import Flask, Response, jsonify, request, session
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_session import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
@@ -22,6 +24,13 @@ bare_app = Flask("bare")
 @bare_app.get("/")
 def bare_hello() -> str:
     return "hello"
+
+
+# Bare Flask with Flask-Limiter set up as its documentation shows, and no limit anywhere:
+# the floor for any app that rate-limits with it.
+bare_limiter_app = Flask("bare_limiter")
+bare_limiter_app.get("/")(bare_hello)
+Limiter(key_func=get_remote_address, storage_uri="memory://").init_app(bare_limiter_app)
 
 
 def make_stock(refresh_each_request: bool) -> Flask:

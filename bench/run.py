@@ -32,6 +32,7 @@ from pathlib import Path
 import redis
 import requests
 
+from bench import breakdown
 from bench.baked import (
     counter_cookie,
     login_cookie,
@@ -93,6 +94,9 @@ class Scenario:
 SCENARIOS = [
     Scenario("raw", "raw WSGI hello", "raw", "/"),
     Scenario("bare", "bare Flask hello", "bare", "/"),
+    Scenario(
+        "bare_limiter", "bare Flask hello + Flask-Limiter, no limits", "bare_limiter", "/"
+    ),
     Scenario("stock_rw", "stock Flask-Session read+write", "stock", "/rw", "POST", "stock"),
     Scenario("stock_ro", "stock Flask-Session read-only", "stock", "/ro", cookie="stock"),
     Scenario(
@@ -546,21 +550,143 @@ def limiter_cost(results: Results, configs: list[WorkerConfig]) -> list[str]:
     """What Flask-Limiter's per-request hooks cost on the untouched page, per config."""
     rows = []
     for config in configs:
-        with_hooks = results.ratio(config.key, "ours_untouched", "ours_nolimiter_untouched")
-        without = results.ratio(config.key, "ours_nolimiter_untouched", "bare")
-        if with_hooks is not None and without is not None:
-            rows.append(f"| {config.key} | {with_hooks:.2f} | {without:.2f} |")
+        ratios = [
+            results.ratio(config.key, "ours_untouched", "ours_nolimiter_untouched"),
+            results.ratio(config.key, "ours_nolimiter_untouched", "bare"),
+            results.ratio(config.key, "bare_limiter", "bare"),
+        ]
+        if None not in ratios:
+            rows.append(f"| {config.key} | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
     if not rows:
         return []
     return [
         "",
         "Flask-Limiter (public API only) runs three hooks on every request, limited or not. "
-        "The same app with them taken out (`bench/limiter_cost.py`, measurement only):",
+        "The same app with them taken out (`bench/limiter_cost.py`, measurement only), and "
+        "bare Flask's hello with Flask-Limiter set up and no limit anywhere:",
         "",
-        "| config | untouched page, × without the hooks | without the hooks, × bare Flask |",
-        "| --- | ---: | ---: |",
+        "| config | untouched page, × without the hooks | without the hooks, × bare Flask "
+        "| bare Flask + Flask-Limiter, × bare Flask |",
+        "| --- | ---: | ---: | ---: |",
         *rows,
     ]
+
+
+def time_parts(project: Path, redis_url: str, scenarios: list[Scenario], quick: bool) -> dict:
+    """bench/breakdown.py's in-process time per part, for the scenarios of the apps it loads."""
+    wanted = {
+        s.key: [s.server, s.method, s.path, s.cookie]
+        for s in scenarios
+        if s.server in breakdown.SERVERS
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-parts-") as scratch:
+        out = Path(scratch) / "parts.json"
+        command = [sys.executable, "-m", "bench.breakdown", "--project", str(project),
+                   "--redis-url", redis_url, "--scenarios", json.dumps(wanted),
+                   "--requests", "50" if quick else "1000", "--out", str(out)]  # fmt: skip
+        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def served_us(results: Results, config: str, scenario: str) -> float:
+    """Microseconds of server time per request: one over the median requests per second."""
+    median = results.median(config, scenario)
+    assert median is not None
+    return 1e6 / median["rps"]
+
+
+def parts_table(mine: dict, theirs: dict | None) -> list[str]:
+    """Each part's in-process µs, ours against the reference's, largest difference first.
+
+    A reference that is a variant of ours (the app without its middleware) is not timed
+    apart: the table then shows ours alone.
+    """
+    theirs_parts = theirs["parts_us"] if theirs else {}
+    names = set(mine["parts_us"]) | set(theirs_parts)
+    rows = sorted(
+        ((name, mine["parts_us"].get(name, 0.0), theirs_parts.get(name, 0.0)) for name in names),
+        key=lambda row: row[2] - row[1],
+    )
+    if theirs:
+        lines = [
+            "| part | ours µs | reference µs | difference | what would remove it |",
+            "| --- | ---: | ---: | ---: | --- |",
+        ]
+    else:
+        lines = ["| part | ours µs | what would remove it |", "| --- | ---: | --- |"]
+    for name, ours, ref in rows:
+        if max(ours, ref) < 1:
+            continue
+        numbers = f"{ours:.0f} | {ref:.0f} | {ours - ref:+.0f}" if theirs else f"{ours:.0f}"
+        lines.append(f"| {name} | {numbers} | {breakdown.REMEDIES[name]} |")
+    return lines
+
+
+def where_time_goes(results: Results, configs: list[WorkerConfig], parts: dict) -> list[str]:
+    """For each target missed: how much must go, and which parts of the request hold it."""
+    lines = [
+        "## Where the time goes",
+        "",
+        "For each target missed, the request of that row timed part by part in-process by "
+        "`bench/breakdown.py` (the app as a WSGI callable against the same Redis: no server, "
+        "no socket; each part's time excludes the timed parts it calls). Served numbers are "
+        "server time per request (1 / requests per second) under the first config that "
+        "misses the target; the share of the served difference that must go is applied to "
+        "the in-process difference.",
+    ]
+    for ours, ref, wanted, label in TARGETS:
+        missed = [
+            (config, ratio)
+            for config in configs
+            if (ratio := results.ratio(config.key, ours, ref)) is not None and ratio < wanted
+        ]
+        if not missed or ours not in parts:
+            continue
+        config, ratio = missed[0]
+        mine, theirs = parts[ours], parts.get(ref)
+        ours_us, ref_us = served_us(results, config.key, ours), served_us(results, config.key, ref)
+        allowed = ref_us / wanted
+        lines += [
+            "",
+            f"### {label}: {ratio:.2f} under {config.key}, wanted ≥ {wanted}",
+            "",
+            f"Served, a request takes {ours_us:.0f} µs against the reference's {ref_us:.0f} µs; "
+            f"the target allows {allowed:.0f} µs, so {ours_us - allowed:.0f} µs must go.",
+        ]
+        if theirs and ours_us > ref_us:
+            share = (ours_us - allowed) / (ours_us - ref_us)
+            gap = mine["total_us"] - theirs["total_us"]
+            needed = mine["total_us"] - share * gap
+            lines[-1] += (
+                f" In-process the request takes {mine['total_us']:.0f} µs against the "
+                f"reference's {theirs['total_us']:.0f} µs; in the same proportion the target "
+                f"needs about {needed:.0f} µs, {share * gap:.0f} µs less."
+            )
+        lines += ["", *parts_table(mine, theirs)]
+    return lines if len(lines) > 3 else []
+
+
+def levers(parts: dict) -> list[str]:
+    """Levers measured and not kept, with what they would save."""
+    lines = []
+    login = parts.get("ours_home_login")
+    if login:
+        database = login["parts_us"].get(breakdown.DATABASE, 0.0)
+        lines.append(
+            f"- A per-session copy of the current user: the database takes {database:.0f} µs "
+            f"of a logged-in page's {login['total_us']:.0f} µs in-process. Not kept: that read "
+            "is what ends a session started before a password change, and what shows another "
+            "device's verification or deletion on the very next request."
+        )
+    templates = parts.get("templates")
+    if templates:
+        lines.append(
+            f"- Jinja's bytecode cache: compiling all {templates['count']} templates takes "
+            f"{templates['ms']:.0f} ms, once per worker; Jinja keeps them compiled in memory "
+            "(and production never auto-reloads), so a bytecode cache would only shorten a "
+            "worker's first requests. Not used."
+        )
+    return lines
 
 
 def render(results: Results, extra, configs, scenarios, args) -> str:
@@ -612,6 +738,8 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         cells = " | ".join(f"{r:.2f} | {'yes' if met else 'NO'}" for _, r, met in per_config)
         lines.append(f"| {label} | ≥ {wanted} | {cells} |")
     lines += limiter_cost(results, configs)
+    if extra.get("parts"):
+        lines += ["", *where_time_goes(results, configs, extra["parts"])]
     lines += [
         "",
         "| other target | measured | wanted | met |",
@@ -655,6 +783,7 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         for label, kind, relative, p50, p99 in extra["worker_models"]:
             lines.append(f"| {label} | {kind or 'none'} | {relative:.2f} | {p50:.2f} | {p99:.2f} |")
     lines += ["", "## Other measurements", ""]
+    lines += levers(extra.get("parts", {}))
     if "create_app" in extra:
         lines.append(
             f'- `create_app("production")`: {ca["ours_ms"]:.2f} ms; bare Flask app + one '
@@ -768,6 +897,7 @@ def main() -> int:
         servers = [
             Server("raw", "bench.apps:raw_app", ROOT, reference_env),
             Server("bare", "bench.apps:bare_app", ROOT, reference_env),
+            Server("bare_limiter", "bench.apps:bare_limiter_app", ROOT, reference_env),
             Server("stock", "bench.apps:stock_app", ROOT, reference_env),
             Server("stock_norefresh", "bench.apps:stock_norefresh_app", ROOT, reference_env),
             ours_server(project, redis_server.url, "ours"),
@@ -778,14 +908,15 @@ def main() -> int:
             f"{len(scenarios)} scenarios under {len(configs)} worker configs, "
             f"{args.repeats} rounds of {args.seconds}s each"
         )
+        names = [server.name for server in servers]
         results = measure_servers(configs, servers, scenarios, args, redis_server)
-        extra: dict = {}
+        extra: dict = {"parts": time_parts(project, redis_server.url, scenarios, args.quick)}
         if not args.only:
             extra["create_app"] = time_create_app(
                 project, redis_server.url, 20 if args.quick else 200
             )
             extra["session_memory"] = session_memory(
-                redis_server, servers[4], configs[0], with_login
+                redis_server, servers[names.index("ours")], configs[0], with_login
             )
         if not (args.quick or args.only):
             extra["worker_models"] = worker_models(project, redis_server.url, args)

@@ -74,6 +74,25 @@ def test_a_form_post_without_a_token_is_refused(client):
     assert response.json["error"] == "Bad Request"
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_every_unsafe_method_needs_a_token_unless_its_view_is_exempt(make_app, method):
+    app = make_app()
+
+    @app.route("/test/guarded", methods=["GET", method])
+    def guarded():
+        return "done"
+
+    @app.route("/test/exempt", methods=[method])
+    @csrf.exempt
+    def exempt():
+        return "done"
+
+    client = app.test_client()
+    assert client.get("/test/guarded").status_code == 200
+    assert client.open("/test/guarded", method=method).status_code == 400
+    assert client.open("/test/exempt", method=method).status_code == 200
+
+
 def test_one_visitors_token_fails_for_another_visitor(app):
     alice, mallory = app.test_client(), app.test_client()
     alices_token = token_from(alice.get(FORM))

@@ -40,6 +40,9 @@ class Config:
     TRUSTED_HOSTS: ClassVar[list[str] | None] = None
     # Forms without a valid CSRF token are refused; production refuses to turn this off.
     WTF_CSRF_ENABLED = True
+    # core.csrf checks POST, PUT, PATCH and DELETE itself, asking the method first; Flask-WTF's
+    # own hook would look up the view's exemption on every GET as well.
+    WTF_CSRF_CHECK_DEFAULT = False
 
     # Redis holds the sessions and the rate-limit counters. One of REDIS_URL (redis://,
     # rediss://, unix://, or a cluster: redis+cluster://host:port,host:port) or
