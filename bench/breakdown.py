@@ -279,7 +279,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--project", type=Path, required=True, help="the baked project")
     parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--scenarios", required=True, help="JSON: key -> [server, method, path, cookie]")
+    parser.add_argument(
+        "--scenarios", required=True, help="JSON: key -> [server, method, path, cookie kind]"
+    )
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--out", type=Path, required=True, help="where the JSON result goes")
     args = parser.parse_args()
@@ -288,8 +290,9 @@ def main() -> int:
     os.environ["REDIS_URL"] = args.redis_url
     sys.path[:0] = [str(project), str(project / "src"), str(Path(__file__).resolve().parents[1])]
     os.chdir(project)
-    from bench import apps
     from wsgi import app as ours  # type: ignore[import-not-found]
+
+    from bench import apps
 
     servers = {name: getattr(apps, target) for name, target in SERVERS.items() if target}
     servers["ours"] = ours
@@ -298,8 +301,8 @@ def main() -> int:
     calls = {}
     for key, (server, method, path, kind) in scenarios.items():
         app = servers[server]
-        cookie = ours_cookie(app, kind) if server == "ours" else (
-            stock_cookie(app) if kind else None
+        cookie = (
+            ours_cookie(app, kind) if server == "ours" else (stock_cookie(app) if kind else None)
         )
         calls[key] = (app, wsgi_request(app, method, path, cookie))
     untimed = {key: untimed_us(call, args.requests) for key, (_, call) in calls.items()}

@@ -94,9 +94,7 @@ class Scenario:
 SCENARIOS = [
     Scenario("raw", "raw WSGI hello", "raw", "/"),
     Scenario("bare", "bare Flask hello", "bare", "/"),
-    Scenario(
-        "bare_limiter", "bare Flask hello + Flask-Limiter, no limits", "bare_limiter", "/"
-    ),
+    Scenario("bare_limiter", "bare Flask hello + Flask-Limiter, no limits", "bare_limiter", "/"),
     Scenario("stock_rw", "stock Flask-Session read+write", "stock", "/rw", "POST", "stock"),
     Scenario("stock_ro", "stock Flask-Session read-only", "stock", "/ro", cookie="stock"),
     Scenario(
