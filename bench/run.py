@@ -736,8 +736,6 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         cells = " | ".join(f"{r:.2f} | {'yes' if met else 'NO'}" for _, r, met in per_config)
         lines.append(f"| {label} | ≥ {wanted} | {cells} |")
     lines += limiter_cost(results, configs)
-    if extra.get("parts"):
-        lines += ["", *where_time_goes(results, configs, extra["parts"])]
     lines += [
         "",
         "| other target | measured | wanted | met |",
@@ -766,6 +764,8 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
             f"session index: {memory['login']['index']} bytes more) | {used} bytes "
             f"| < {LOGGED_IN_TARGET_BYTES} | {'yes' if used < LOGGED_IN_TARGET_BYTES else 'NO'} |"
         )
+    if extra.get("parts"):
+        lines += ["", *where_time_goes(results, configs, extra["parts"])]
     if "worker_models" in extra:
         lines += [
             "",

@@ -48,6 +48,25 @@ def test_bench_runs_and_reports_ratios(tmp_path):
         "session read-only route vs stock read-only | ≥ 1.4 |",
     ):
         assert re.search(re.escape(target) + r"( [\d.]+ \| (yes|NO) \|){2}$", report, re.M), target
+    # Every target missed is explained: its request timed part by part in-process, each part
+    # with what would remove it, and how much must go.
+    missed = re.findall(r"^\| ([^|]+?) \| ≥ [\d.]+ \|.*\| NO \|$", tables["Targets"], re.M)
+    explained = tables.get("Where the time goes", "").split("\n### ")
+    for label in missed:
+        section = next((part for part in explained if part.startswith(label + ":")), None)
+        assert section, f"no profile for the missed target {label!r}"
+        assert re.search(r"so \d+ µs must go", section), section
+        parts = [
+            line.strip("|").split("|")
+            for line in section.splitlines()
+            if re.match(r"\| [A-Za-z]", line) and not line.startswith("| part ")
+        ]
+        assert len(parts) >= 3, section
+        assert all(float(cells[1]) >= 0 and cells[-1].strip() for cells in parts), section
+    untouched = next(part for part in explained if part.startswith("page not using the session"))
+    limiter_row = re.search(r"^\| Flask-Limiter's hooks \| (\d+) \|", untouched, re.M)
+    assert limiter_row and int(limiter_row.group(1)) > 0, untouched
+    assert re.search(r"^\| sync \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$", tables["Targets"], re.M)
     memory = re.search(r"logged-in session \(`MEMORY USAGE`[^)]*\) \| (\d+) bytes", report)
     assert memory and 100 < int(memory.group(1)) < 2000, report
     # The printed summary says for each target whether it is met.
