@@ -627,7 +627,8 @@ def where_time_goes(results: Results, configs: list[WorkerConfig], parts: dict) 
         "",
         "For each target missed, the request of that row timed part by part in-process by "
         "`bench/breakdown.py` (the app as a WSGI callable against the same Redis: no server, "
-        "no socket; each part's time excludes the timed parts it calls). Served numbers are "
+        "no socket; each part's time excludes the timed parts it calls, and each clock adds "
+        "about a microsecond to the part around it, mostly Flask's). Served numbers are "
         "server time per request (1 / requests per second) under the first config that "
         "misses the target; the share of the served difference that must go is applied to "
         "the in-process difference.",

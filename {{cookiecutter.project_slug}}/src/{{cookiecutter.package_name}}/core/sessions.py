@@ -361,6 +361,8 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             response.vary.add("Cookie")
         if session.login_at:
             response.headers["Cache-Control"] = "no-store"  # a page for one logged-in user
+        if not (session or session.modified):
+            return  # nothing stored and nothing to forget: most anonymous pages
         name, domain, path = (
             self.get_cookie_name(app),
             self.get_cookie_domain(app),
