@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -123,3 +124,23 @@ def login_cookie(base: str) -> str:
     landing.raise_for_status()
     assert USER[0] in landing.text, "the page after login does not show the user"
     return session_cookie(landing) or cookie
+
+
+def login_with_form(client: Any) -> None:
+    """Log in through the real form: GET it for the CSRF token, then POST it."""
+    page = client.get("/auth/login", base_url="https://127.0.0.1").get_data(as_text=True)
+    token = CSRF_FIELD.search(page)
+    assert token, page
+    username, _, password = USER
+    response = client.post(
+        "/auth/login",
+        data={
+            "csrf_token": token.group(1) or token.group(2),
+            "username": username,
+            "password": password,
+        },
+        base_url="https://127.0.0.1",
+        headers={"Referer": "https://127.0.0.1/auth/login"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    client.get(response.headers["Location"], base_url="https://127.0.0.1")  # shows the flash

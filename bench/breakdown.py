@@ -33,8 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.baked import production_env
-from bench.profile import login_with_form
+from bench.baked import login_with_form, production_env
 
 FLASK = "Flask and Werkzeug (request context, routing, request and response objects)"
 LIMITER = "Flask-Limiter's hooks"
