@@ -247,17 +247,47 @@ def stock_cookie(app: Any) -> str:
     return cookie_of(client, app.config["SESSION_COOKIE_NAME"])
 
 
-def untimed_us(call: Callable[[], None], requests: int) -> float:
-    """Microseconds per request with no clock on: the median of five rounds."""
-    for _ in range(200):
+ROUNDS = 5
+
+
+def interleaved(calls: dict[str, Callable[[], None]], requests: int, measure: Callable) -> dict:
+    """``measure(call, requests)`` for every scenario, round after round, each in turn.
+
+    Interleaving spreads whatever else the machine does over every scenario alike.
+    """
+    runs: dict[str, list[Any]] = {key: [] for key in calls}
+    for _ in range(ROUNDS):
+        for key, call in calls.items():
+            for _ in range(requests // 10):  # warm: a steady state after the other scenario
+                call()
+            runs[key].append(measure(call, requests))
+    return runs
+
+
+def untimed(call: Callable[[], None], requests: int) -> float:
+    """Microseconds per request with no clock on."""
+    started = time.perf_counter()
+    for _ in range(requests):
         call()
-    rounds = []
-    for _ in range(5):
-        started = time.perf_counter()
+    return (time.perf_counter() - started) / requests * 1e6
+
+
+def parts_timer(clocks: Clocks) -> Callable[[Callable[[], None], int], dict[str, float]]:
+    """A measure giving each part's microseconds per request, the clocks on."""
+
+    def measure(call: Callable[[], None], requests: int) -> dict[str, float]:
+        clocks.totals.clear()
         for _ in range(requests):
             call()
-        rounds.append((time.perf_counter() - started) / requests)
-    return statistics.median(rounds) * 1e6
+        return {part: seconds / requests * 1e6 for part, seconds in clocks.totals.items()}
+
+    return measure
+
+
+def median_parts(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each part's median over the rounds (a part missing from a round counts as 0)."""
+    names = {name for parts in rounds for name in parts}
+    return {name: statistics.median(parts.get(name, 0.0) for parts in rounds) for name in names}
 
 
 def compile_templates(app: Any) -> dict[str, float]:
@@ -281,7 +311,7 @@ def main() -> int:
     parser.add_argument(
         "--scenarios", required=True, help="JSON: key -> [server, method, path, cookie kind]"
     )
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=2500, help="per scenario, all rounds")
     parser.add_argument("--out", type=Path, required=True, help="where the JSON result goes")
     args = parser.parse_args()
     project = args.project
@@ -304,20 +334,18 @@ def main() -> int:
             ours_cookie(app, kind) if server == "ours" else (stock_cookie(app) if kind else None)
         )
         calls[key] = (app, wsgi_request(app, method, path, cookie))
-    untimed = {key: untimed_us(call, args.requests) for key, (_, call) in calls.items()}
+    requests = {key: call for key, (_, call) in calls.items()}
+    per_round = max(1, args.requests // ROUNDS)
+    totals = interleaved(requests, per_round, untimed)
     clocks = Clocks()
     time_libraries(clocks)
     for app in {id(app): app for app, _ in calls.values()}.values():
         time_app(clocks, app)
-    result = {}
-    for key, (_, call) in calls.items():
-        for _ in range(100):
-            call()
-        clocks.totals.clear()
-        for _ in range(args.requests):
-            call()
-        parts = {part: seconds / args.requests * 1e6 for part, seconds in clocks.totals.items()}
-        result[key] = {"total_us": untimed[key], "parts_us": parts}
+    parts = interleaved(requests, per_round, parts_timer(clocks))
+    result: dict[str, Any] = {
+        key: {"total_us": statistics.median(totals[key]), "parts_us": median_parts(parts[key])}
+        for key in calls
+    }
     result["templates"] = compile_templates(ours)
     args.out.write_text(json.dumps(result, indent=1))
     return 0

@@ -581,7 +581,7 @@ def time_parts(project: Path, redis_url: str, scenarios: list[Scenario], quick: 
         out = Path(scratch) / "parts.json"
         command = [sys.executable, "-m", "bench.breakdown", "--project", str(project),
                    "--redis-url", redis_url, "--scenarios", json.dumps(wanted),
-                   "--requests", "50" if quick else "1000", "--out", str(out)]  # fmt: skip
+                   "--requests", "100" if quick else "2500", "--out", str(out)]  # fmt: skip
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
 
@@ -661,7 +661,15 @@ def where_time_goes(results: Results, configs: list[WorkerConfig], parts: dict) 
                 f"reference's {theirs['total_us']:.0f} µs; in the same proportion the target "
                 f"needs about {needed:.0f} µs, {share * gap:.0f} µs less."
             )
-        lines += ["", *parts_table(mine, theirs)]
+        clocked = sum(mine["parts_us"].values())
+        lines += [
+            "",
+            f"Ours' parts add up to {clocked:.0f} µs with the clocks on "
+            f"({mine['total_us']:.0f} µs without them); medians of "
+            f"{breakdown.ROUNDS} interleaved rounds.",
+            "",
+            *parts_table(mine, theirs),
+        ]
     return lines if len(lines) > 3 else []
 
 
