@@ -665,7 +665,7 @@ def where_time_goes(results: Results, configs: list[WorkerConfig], parts: dict) 
         lines += [
             "",
             f"Ours' parts add up to {clocked:.0f} µs with the clocks on "
-            f"({mine['total_us']:.0f} µs without them); medians of "
+            f"({mine['total_us']:.0f} µs with them off); medians of "
             f"{breakdown.ROUNDS} interleaved rounds.",
             "",
             *parts_table(mine, theirs),
