@@ -126,9 +126,9 @@ class Clocks:
 
 def part_of_hook(hook: Any) -> str:
     """Which part a registered hook belongs to, by the library that registered it."""
-    target = getattr(hook, "__self__", None) or (getattr(hook, "args", None) or [None])[0]
-    module = getattr(hook, "__module__", "") or type(target).__module__
-    if module.startswith("flask_limiter") or type(target).__module__.startswith("flask_limiter"):
+    function = getattr(hook, "func", hook)  # a functools.partial's function, or the hook
+    module = getattr(function, "__module__", None) or ""
+    if module.startswith("flask_limiter"):
         return LIMITER
     if module.startswith("flask_wtf"):
         return CSRF
@@ -331,13 +331,12 @@ def main() -> int:
         cookie = (
             ours_cookie(app, kind) if server == "ours" else (stock_cookie(app) if kind else None)
         )
-        calls[key] = (app, wsgi_request(app, method, path, cookie))
+        calls[key] = wsgi_request(app, method, path, cookie)
     clocks = Clocks()
     time_libraries(clocks)
-    for app in {id(app): app for app, _ in calls.values()}.values():
-        time_app(clocks, app)
-    requests = {key: call for key, (_, call) in calls.items()}
-    totals, parts = interleaved(requests, clocks, max(1, args.requests // ROUNDS))
+    for server in {server for server, *_ in scenarios.values()}:
+        time_app(clocks, servers[server])
+    totals, parts = interleaved(calls, clocks, max(1, args.requests // ROUNDS))
     result: dict[str, Any] = {
         key: {"total_us": statistics.median(totals[key]), "parts_us": median_parts(parts[key])}
         for key in calls

@@ -530,15 +530,20 @@ def _dist_version(package: str) -> str:
     return version(package.replace("_", "-"))
 
 
+def target_ratios(
+    results: Results, configs: list[WorkerConfig], ours: str, ref: str, wanted: float
+) -> list[tuple[WorkerConfig, float, bool]]:
+    """(config, ratio, met) of one target under every config that measured it."""
+    return [
+        (c, r, r >= wanted) for c in configs if (r := results.ratio(c.key, ours, ref)) is not None
+    ]
+
+
 def target_results(results: Results, configs: list[WorkerConfig]):
     """(label, wanted, [(config, ratio, met)]) for every target measured."""
     met = []
     for ours, ref, wanted, label in TARGETS:
-        per_config = [
-            (c, r, r >= wanted)
-            for c in configs
-            if (r := results.ratio(c.key, ours, ref)) is not None
-        ]
+        per_config = target_ratios(results, configs, ours, ref, wanted)
         if per_config:
             met.append((label, wanted, per_config))
     return met
@@ -636,8 +641,8 @@ def where_time_goes(results: Results, configs: list[WorkerConfig], parts: dict) 
     for ours, ref, wanted, label in TARGETS:
         missed = [
             (config, ratio)
-            for config in configs
-            if (ratio := results.ratio(config.key, ours, ref)) is not None and ratio < wanted
+            for config, ratio, met in target_ratios(results, configs, ours, ref, wanted)
+            if not met
         ]
         if not missed or ours not in parts:
             continue
