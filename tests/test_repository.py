@@ -10,7 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import yaml
-from conftest import ROOT
+from conftest import ROOT, uv
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -73,9 +73,24 @@ def test_the_suite_venv_installs_everything_a_baked_project_needs(tmp_path):
         + [line for extra in baked["optional-dependencies"].values() for line in extra]
     )
     ours = requirement_names(
-        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]["test"]
     )
     assert set(needed) - set(ours) == set()
     for name, requirement in needed.items():
         if requirement.marker is None or requirement.marker.evaluate():  # for this platform
             assert requirement.specifier.contains(version(name)), (name, version(name))
+
+
+def test_the_template_tooling_lock_matches_its_pyproject():
+    """`make venv` installs from uv.lock; a dependency changed without `make lock` fails here."""
+    result = uv("lock", "--check", cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_make_demo_installs_no_test_tooling():
+    """The demo's tools are the project's dependencies; the suite's are the `test` group."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert set(requirement_names(pyproject["project"]["dependencies"])) == {"cookiecutter", "uv"}
+    makefile = (ROOT / "Makefile").read_text()
+    demo_sync = re.search(r"^\$\(VENV\)/\.demo-tools:.*\n\t(.*)$", makefile, re.M)
+    assert demo_sync and "--group" not in demo_sync.group(1)

@@ -153,10 +153,10 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
     """A client for REDIS_URL, or for the Sentinel master when REDIS_SENTINELS is set."""
     options = client_options(config)
     if config.get("REDIS_SENTINELS"):
-        # redis-py's Sentinel is not annotated; master_for returns a redis.Redis.
+        # redis-py annotates Sentinel only from 8.2 on, so older pins need the ignores.
         nodes = parse_sentinels(config["REDIS_SENTINELS"])
-        sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options(options), **options)  # type: ignore[no-untyped-call]
-        master: redis.Redis = sentinel.master_for(config["REDIS_SENTINEL_SERVICE"], **options)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options(options), **options)  # type: ignore[no-untyped-call, unused-ignore]
+        master: redis.Redis = sentinel.master_for(config["REDIS_SENTINEL_SERVICE"], **options)  # type: ignore[no-untyped-call, unused-ignore]
         return master
     url = config.get("REDIS_URL") or ""
     if not url.startswith(SCHEMES):
