@@ -57,6 +57,9 @@ def on_starting(server):
 
     from {{ cookiecutter.package_name }} import create_app
     from {{ cookiecutter.package_name }}.config import ConfigurationError{% if cookiecutter.auth == "yes" %}, url_problem{% endif %}
+{%- if cookiecutter.auth == "yes" %}
+    from {{ cookiecutter.package_name }}.core.database import enable_migrations
+{%- endif %}
 
     load_dotenv()
     try:
@@ -66,6 +69,7 @@ def on_starting(server):
 {%- if cookiecutter.auth == "yes" %}
     if not app.config["MIGRATE_ON_START"]:
         return
+    enable_migrations(app)
     try:
         with app.app_context():
             upgrade()

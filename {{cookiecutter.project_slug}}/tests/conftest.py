@@ -31,6 +31,7 @@ from flask_wtf.csrf import generate_csrf
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.core.csrf import csrf
 {%- if cookiecutter.auth == "yes" %}
+from {{ cookiecutter.package_name }}.core.database import enable_migrations
 from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server, free_port
 {%- else %}
 from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server
@@ -42,8 +43,8 @@ from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_se
 pytest_plugins = ["postgres_server"]
 {%- endif %}
 
-# Flask-Limiter keeps the key prefix of the first app it is bound to, so every app of this
-# run shares one prefix; each test's counters are deleted after it (see redis_conn).
+# Every app of this run counts under one throttle prefix; each test's counters are deleted
+# after it (see redis_conn).
 LIMITER_PREFIX = f"test-{uuid.uuid4().hex[:8]}-limits"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 
@@ -149,6 +150,9 @@ def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path:
         settings.update(overrides)
         app = create_app(config_name, settings)
         app.register_blueprint(probe)
+{%- if cookiecutter.auth == "yes" %}
+        enable_migrations(app)  # the tests migrate their databases as `flask db upgrade` does
+{%- endif %}
         return app
 
     return make

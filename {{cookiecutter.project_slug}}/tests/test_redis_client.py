@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import subprocess
@@ -188,7 +189,6 @@ def test_a_cluster_lost_after_start_up_is_a_503_and_opens_the_breaker(make_app, 
 
 def test_a_cluster_app_connects_on_first_use_and_an_unreachable_cluster_is_a_503(make_app):
     app = make_app(REDIS_URL="redis+cluster://127.0.0.1:1,127.0.0.1:2", PROPAGATE_EXCEPTIONS=False)
-    assert app.config["RATELIMIT_STORAGE_URI"] == "lazy+redis+cluster://127.0.0.1:1,127.0.0.1:2"
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
     response = client.post("/api/probe/counter", json={})
@@ -197,19 +197,26 @@ def test_a_cluster_app_connects_on_first_use_and_an_unreachable_cluster_is_a_503
     assert client.get("/readyz").status_code == 503
 
 
-def test_an_unreachable_rate_limit_store_is_a_503_not_a_500(make_app):
-    """Sessions fine, counters unreachable (another cluster node, say): the 503 page."""
-    app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", PROPAGATE_EXCEPTIONS=False)
+def test_rate_limit_counters_go_through_the_breaker(make_app, caplog):
+    """Counters use the app's one client: Redis unreachable is the 503 page, and once the
+    breaker has opened, a limited route answers at once instead of trying Redis again."""
+    dead = f"redis://127.0.0.1:{dev_redis.free_port()}/0"
+    app = make_app(REDIS_URL=dead, PROPAGATE_EXCEPTIONS=False, REDIS_BREAKER_FAILURES=1)
 
     @limiter.limit("5 per minute")
     def limited() -> str:
         return "ok"
 
     app.add_url_rule("/api/probe/limited", view_func=limited)
-    response = app.test_client().get("/api/probe/limited")
+    client = app.test_client()
+    response = client.get("/api/probe/limited")
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert "temporarily unavailable" in response.get_json()["description"]
+    assert app.extensions["redis_breaker"].is_open
+    with caplog.at_level(logging.ERROR):
+        assert client.get("/api/probe/limited").status_code == 503
+    assert "CircuitOpen" in caplog.text  # refused by the breaker, Redis not tried
 
 
 @pytest.mark.parametrize("store", ["sentinels", "cluster"])

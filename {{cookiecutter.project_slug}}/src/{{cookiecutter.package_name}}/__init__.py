@@ -15,7 +15,6 @@ from .core import (
     errors,
     health,
     json_provider,
-    limiter,
     logs,
     middleware,
     redis_client,
@@ -41,7 +40,6 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     redis_client.init_app(app)
     sessions.init_app(app)
     csrf.init_app(app)
-    limiter.init_app(app)
     converters.init_app(app)
     templating.init_app(app)
     errors.init_app(app)

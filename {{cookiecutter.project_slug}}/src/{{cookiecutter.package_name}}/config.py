@@ -23,8 +23,6 @@ import click
 from flask import Config as FlaskConfig
 from flask import Flask
 
-from .core.redis_client import client_options
-
 
 class Config:
     """Settings shared by every environment; values from the environment win."""
@@ -96,17 +94,11 @@ class Config:
     UPLOAD_MAX_BYTES = 20 * 1024 * 1024
     # Longer original file names are refused with a 400 rather than cut short.
     UPLOAD_MAX_NAME_LENGTH = 100
-    # Upload POSTs per user (per client address for visitors), in Flask-Limiter's syntax.
+    # Upload POSTs per user (per client address for visitors), in the limits library's syntax.
     UPLOAD_RATE_LIMIT = "10 per minute"
 
-    # Off: Flask-Limiter reads them from Redis after the view, where a Redis failure is a 500
-    # rather than the 503 page. A 429 still says Retry-After (core.limiter).
-    RATELIMIT_HEADERS_ENABLED = False
     # Throttle keys start with this, so apps sharing a Redis do not share counters.
     RATELIMIT_KEY_PREFIX = "{{ cookiecutter.package_name }}"
-    # Derived from REDIS_URL / REDIS_SENTINELS unless set: the limiter's own connection.
-    RATELIMIT_STORAGE_URI: str | None = None
-    RATELIMIT_STORAGE_OPTIONS: ClassVar[dict[str, Any]] = {}
     # Outermost first: each entry wraps everything listed after it.
     WSGI_MIDDLEWARE: ClassVar[list[str]] = [
         "{{ cookiecutter.package_name }}.core.middleware.RequestID",
@@ -316,11 +308,6 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
         for key in ("SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME"):
             if not config[key].startswith(HOST_PREFIX):
                 config[key] = HOST_PREFIX + config[key]
-    if not config["RATELIMIT_STORAGE_URI"]:
-        config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(config)
-        # The app client's timeouts and retry policy (redis-py's default retries a hung
-        # server three times: seconds per rate-limited request in an outage).
-        config["RATELIMIT_STORAGE_OPTIONS"] = client_options(config)
 
 
 def host_prefix_allowed(config: Mapping[str, Any]) -> bool:
@@ -388,21 +375,6 @@ def derive_mail(config: FlaskConfig) -> None:
         host = urlsplit(config["APP_BASE_URL"] or "").hostname or "localhost"
         config["MAIL_DEFAULT_SENDER"] = formataddr((config["APP_NAME"], f"no-reply@{host}"))
 {%- endif %}
-
-
-def limiter_storage_uri(config: Mapping[str, Any]) -> str:
-    """The same Redis as the sessions, in the URL spelling of the ``limits`` library."""
-    if config["REDIS_SENTINELS"]:
-        nodes = config["REDIS_SENTINELS"].replace(" ", "")
-        # core.limiter's spelling: limits' Sentinel storage with timeouts to the sentinels.
-        return f"timed+redis+sentinel://{nodes}/{config['REDIS_SENTINEL_SERVICE']}"
-    url: str = config["REDIS_URL"] or "redis://"
-    if url.startswith("unix://"):
-        return "redis+" + url
-    if url.startswith("redis+cluster://"):
-        # limits' own cluster storage connects as it is built; core.limiter's waits for use.
-        return "lazy+" + url
-    return url
 
 
 def parse_hosts(value: str) -> list[str]:

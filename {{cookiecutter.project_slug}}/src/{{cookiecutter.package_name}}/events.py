@@ -11,11 +11,12 @@ import logging
 from typing import Any
 
 from flask import current_app, has_request_context
-from flask_limiter.util import get_remote_address
+
+from {{ cookiecutter.package_name }}.core.limiter import remote_address
 
 
 def security_event(event: str, message: str, level: int = logging.INFO, **fields: Any) -> None:
     """Log one security event with the client address (behind PROXY_FIX, the real one)."""
     if has_request_context():
-        fields.setdefault("address", get_remote_address())
+        fields.setdefault("address", remote_address())
     current_app.logger.log(level, message, extra={"event": event, **fields})

@@ -1,4 +1,4 @@
-"""How the account forms are throttled, with the counters in Redis (Flask-Limiter, limits).
+"""How the account forms are throttled, with the counters in Redis (``core.limiter``).
 
 * Per client address: LOGIN_RATE_LIMIT on every POST of login, register and each password
   form (``@limiter.limit(form_limit, key_func=client_key, ...)``).
@@ -16,11 +16,9 @@ import logging
 import time
 
 from flask import current_app, request
-from flask_limiter import RequestLimit
-from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
 
-from {{ cookiecutter.package_name }}.core.limiter import limiter
+from {{ cookiecutter.package_name }}.core.limiter import limiter, remote_address
 
 from .events import security_event
 
@@ -39,7 +37,7 @@ def email_limit() -> str:
 
 def client_key() -> str:
     """Throttle key: the client address (behind proxies, set PROXY_FIX so it is real)."""
-    return f"auth-ip:{get_remote_address()}"
+    return f"auth-ip:{remote_address()}"
 
 
 def email_key() -> str:
@@ -48,14 +46,14 @@ def email_key() -> str:
     return f"auth-email:{address}"
 
 
-def log_breach(limit: RequestLimit) -> None:
+def log_breach(limit: RateLimitItem) -> None:
     """Log a request refused by one of the limits above."""
     security_event(
         "throttled",
         "Throttled request",
         logging.WARNING,
         endpoint=request.endpoint,
-        limit=str(limit.limit),
+        limit=str(limit),
     )
 
 
@@ -70,27 +68,21 @@ def failure_limits() -> tuple[RateLimitItem, RateLimitItem]:
     return budget, type(budget)(1, budget.multiples)
 
 
-def identifiers(*parts: str) -> tuple[str, ...]:
-    """Counter names under this app's prefix, as Flask-Limiter names its own."""
-    return (current_app.config["RATELIMIT_KEY_PREFIX"], *parts)
-
-
 def login_refused(username: str) -> int | None:
     """Seconds to wait if this address may not try this account now, else None."""
     budget, once = failure_limits()
-    account, address = account_name(username), get_remote_address()
-    strategy, failed_here = limiter.limiter, identifiers("login-failed-from", account, address)
-    if strategy.test(budget, *identifiers("login-failures", account)):
+    account, address = account_name(username), remote_address()
+    failed_here = ("login-failed-from", account, address)
+    if limiter.test(budget, "login-failures", account):
         return None
-    if strategy.test(once, *failed_here):
+    if limiter.test(once, *failed_here):
         return None  # this address has not failed on the account: its try is not refused
-    reset = strategy.get_window_stats(once, *failed_here)
-    return max(1, int(reset.reset_time - time.time()) + 1)
+    return max(1, int(limiter.reset_time(once, *failed_here) - time.time()) + 1)
 
 
 def record_login_failure(username: str) -> None:
     """Count a failed login against the account and mark this address as failing on it."""
     budget, once = failure_limits()
-    account, address = account_name(username), get_remote_address()
-    limiter.limiter.hit(budget, *identifiers("login-failures", account))
-    limiter.limiter.hit(once, *identifiers("login-failed-from", account, address))
+    account, address = account_name(username), remote_address()
+    limiter.hit(budget, "login-failures", account)
+    limiter.hit(once, "login-failed-from", account, address)

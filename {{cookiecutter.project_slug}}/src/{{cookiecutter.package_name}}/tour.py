@@ -32,7 +32,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
-from flask_limiter.util import get_remote_address
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.utils import secure_filename
@@ -42,7 +41,7 @@ from {{ cookiecutter.package_name }}.auth import logged_in_user, login_required
 {% endif -%}
 from {{ cookiecutter.package_name }}.core import uploads
 from {{ cookiecutter.package_name }}.core.csrf import csrf
-from {{ cookiecutter.package_name }}.core.limiter import limiter
+from {{ cookiecutter.package_name }}.core.limiter import limiter, remote_address
 
 bp = Blueprint("tour", __name__, template_folder="templates")
 
@@ -156,7 +155,7 @@ def upload_error(
 def upload_key() -> str:
     """Throttle key: the user when logged in, else the client address."""
     user = logged_in_user()
-    return f"upload:user-{user.id}" if user else f"upload:{get_remote_address()}"
+    return f"upload:user-{user.id}" if user else f"upload:{remote_address()}"
 
 
 def my_folder() -> Path:
@@ -203,7 +202,7 @@ def delete_upload(file_id: str) -> ResponseReturnValue:
 
 def upload_key() -> str:
     """Throttle key: the client address."""
-    return f"upload:{get_remote_address()}"
+    return f"upload:{remote_address()}"
 
 
 def upload_page() -> str:

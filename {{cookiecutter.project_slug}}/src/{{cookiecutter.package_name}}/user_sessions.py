@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request, session
-from flask_limiter.util import get_remote_address
 
 from {{ cookiecutter.package_name }}.core import redis_client
+from {{ cookiecutter.package_name }}.core.limiter import remote_address
 from {{ cookiecutter.package_name }}.core.sessions import (
     current_session_id,
     delete_sessions,
@@ -73,7 +73,7 @@ def client() -> Any:
 def this_session_details() -> str:
     """Start time, address and browser of the current request, as stored."""
     browser = request.headers.get("User-Agent", "")[:USER_AGENT_MAX]
-    details = {"started": int(time.time()), "address": get_remote_address(), "browser": browser}
+    details = {"started": int(time.time()), "address": remote_address(), "browser": browser}
     return json.dumps(details)
 
 

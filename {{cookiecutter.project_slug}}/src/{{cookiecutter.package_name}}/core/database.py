@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from flask import Flask
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -18,14 +18,13 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 # SQLite databases this process has warned about. A gunicorn master checks the app before
 # forking its workers, which inherit this: one warning in the log, not one per worker.
 warned_sqlite: set[str] = set()
 
 
 def init_app(app: Flask) -> None:
-    """Bind the database and ``flask db`` (migrations in the package, so installs carry them)."""
+    """Bind the database, and ``flask db`` when a command runs (migrations ship in the package)."""
     # The default SQLite file lives in the instance folder, which Flask does not create.
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     uri: str = app.config["SQLALCHEMY_DATABASE_URI"]
@@ -39,4 +38,17 @@ def init_app(app: Flask) -> None:
             uri,
         )
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS))
+    if click.get_current_context(silent=True) is not None:
+        enable_migrations(app)  # a `flask` command built the app: it may be `flask db`
+
+
+def enable_migrations(app: Flask) -> None:
+    """Bind Flask-Migrate, for `flask db` and upgrades at start-up; pages never need it.
+
+    Imported here, not at the top: alembic and mako would cost every process and every
+    worker their import time for commands that run only now and then.
+    """
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(MIGRATIONS))

@@ -1,114 +1,154 @@
-"""Rate limits in Redis (Flask-Limiter); routes opt in with ``@limiter.limit(...)``.
+"""Rate limits in Redis; a route opts in with ``@limiter.limit(...)``, the others pay nothing.
 
-The storage URI and its options are derived from REDIS_URL / REDIS_SENTINELS in
-``config.derive``, so the counters live beside the sessions. Redis being unreachable while
-a limit is checked gives the 503 page (``redis_client.handle_redis_error``).
+The counting is the ``limits`` library's fixed window, on a storage that sends its commands
+through the app's own Redis client and circuit breaker: Sentinel, Cluster, the timeouts and
+the 503 page apply to the counters as to the sessions. There is no per-request hook: a limit
+is checked by its route's decorator when that route is called.
 """
 
 from __future__ import annotations
 
-import threading
+import functools
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import redis
-from flask import Flask, Response
-from flask_limiter import Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
-from limits.storage import RedisClusterStorage, RedisSentinelStorage, Storage
+from flask import current_app, request
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
 from . import redis_client
-from .errors import render_error
 
-# No default limits: only the routes that name a limit are counted.
-limiter = Limiter(key_func=get_remote_address)
+# limits' own Redis storage script: count, and start the window with the first hit.
+INCR_EXPIRE = """
+local current = redis.call("incrby", KEYS[1], ARGV[2])
+if tonumber(current) == tonumber(ARGV[2]) then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return current
+"""
+# limits' own Redis storage prefix, so the keys are the ones its RedisStorage would write.
+KEY_PREFIX = "LIMITS"
 
 
-class LazyRedisClusterStorage(Storage):
-    """limits' Redis Cluster storage, built on first use: its client connects as it is built.
+def remote_address() -> str:
+    """The default key: the client address (behind proxies, set PROXY_FIX so it is real)."""
+    return request.remote_addr or "127.0.0.1"
 
-    ``config.derive`` names it as ``lazy+redis+cluster://...`` so that ``create_app`` opens
-    no connection. It supports the fixed-window strategy (Flask-Limiter's default).
-    """
 
-    STORAGE_SCHEME = ["lazy+redis+cluster"]  # noqa: RUF012 - limits declares it a list
+class AppRedisStorage(Storage):
+    """limits' storage interface on the current app's Redis client, behind its breaker."""
 
-    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: Any) -> None:
-        super().__init__(uri, wrap_exceptions=wrap_exceptions)
-        self.uri = uri.removeprefix("lazy+")
-        self.options = options
-        self.built: RedisClusterStorage | None = None
-        self.lock = threading.Lock()
-
-    @property
-    def storage(self) -> RedisClusterStorage:
-        """limits' own cluster storage, built now if this is the first use."""
-        if self.built is None:
-            with self.lock:
-                if self.built is None:
-                    try:
-                        self.built = RedisClusterStorage(self.uri, **self.options)
-                    except redis.exceptions.RedisClusterException as exc:
-                        # No startup node answered: an outage like a refused connection (503).
-                        raise redis.exceptions.ConnectionError(str(exc)) from exc
-        return self.built
+    STORAGE_SCHEME = None  # built here, never from a URL
 
     @property
     def base_exceptions(self) -> tuple[type[Exception], ...]:
-        """What the cluster client raises when it fails."""
+        """What the client raises when Redis fails."""
         return redis_client.UNAVAILABLE
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        """Add to the counter of ``key``, starting its window if new."""
-        return self.storage.incr(key, expiry, amount)
+        """Add to the counter of ``key``, starting its window if new; one round trip."""
+        client, counter = redis_client.get_client(), prefixed(key)
+        count = redis_client.guarded(lambda: client.eval(INCR_EXPIRE, 1, counter, expiry, amount))
+        return int(count)
 
     def get(self, key: str) -> int:
-        """The counter of ``key``."""
-        return self.storage.get(key)
+        """The counter of ``key`` (0 when its window is over)."""
+        client = redis_client.get_client()
+        return int(redis_client.guarded(lambda: client.get(prefixed(key))) or 0)
 
     def get_expiry(self, key: str) -> float:
-        """When the window of ``key`` ends."""
-        return self.storage.get_expiry(key)
+        """When the window of ``key`` ends, in seconds since the epoch."""
+        client = redis_client.get_client()
+        seconds_left = redis_client.guarded(lambda: client.ttl(prefixed(key)))
+        return time.time() + max(int(seconds_left), 0)
 
     def check(self) -> bool:
-        """Whether the cluster answers."""
-        return self.storage.check()
+        """Whether Redis answers."""
+        client = redis_client.get_client()
+        return bool(redis_client.guarded(client.ping))
 
     def reset(self) -> int | None:
-        """Delete every counter."""
-        return self.storage.reset()
+        """Not offered: it would scan every key of a shared Redis."""
+        raise NotImplementedError("delete the counters one by one with clear()")
 
     def clear(self, key: str) -> None:
         """Delete the counter of ``key``."""
-        self.storage.clear(key)
+        client = redis_client.get_client()
+        redis_client.guarded(lambda: client.delete(prefixed(key)))
 
 
-class TimedRedisSentinelStorage(RedisSentinelStorage):
-    """limits' Sentinel storage, its connections to the sentinels timed out as the app's are.
-
-    limits leaves those connections without a timeout unless given ``sentinel_kwargs``, an
-    option the other storages refuse (and Flask-Limiter keeps storage options from one app
-    to the next). So this storage makes them from the client options it is given.
-    ``config.derive`` names it as ``timed+redis+sentinel://...`` for REDIS_SENTINELS.
-    """
-
-    STORAGE_SCHEME = ["timed+redis+sentinel"]  # noqa: RUF012 - limits declares it a list
-
-    def __init__(self, uri: str, **options: Any) -> None:
-        sentinels = redis_client.sentinel_options(options) | options.pop("sentinel_kwargs", {})
-        super().__init__(uri.removeprefix("timed+"), sentinel_kwargs=sentinels, **options)
+def prefixed(key: str) -> str:
+    """The Redis key of a counter."""
+    return f"{KEY_PREFIX}:{key}"
 
 
-def too_many_requests(error: RateLimitExceeded) -> Response:
-    """The 429 page says when to come back: at the latest when the limit's window ends.
-
-    Flask-Limiter would read the exact time from Redis after the view (its headers, which
-    are off); the window length needs no Redis call.
-    """
-    error.retry_after = error.retry_after or error.limit.limit.get_expiry()
-    return render_error(error)
+def too_many_requests(limit: RateLimitItem) -> TooManyRequests:
+    """The 429, saying when to come back: at the latest when the limit's window ends."""
+    return TooManyRequests(f"Too many requests: {limit}.", retry_after=limit.get_expiry())
 
 
-def init_app(app: Flask) -> None:
-    """Bind the limiter to the app's configuration."""
-    limiter.init_app(app)
-    app.register_error_handler(RateLimitExceeded, too_many_requests)
+class Limiter:
+    """Per-route limits: the decorator counts its route's requests and refuses with a 429."""
+
+    def __init__(self) -> None:
+        self.strategy = FixedWindowRateLimiter(AppRedisStorage())
+
+    def identifiers(self, *parts: str) -> tuple[str, ...]:
+        """Counter names under this app's RATELIMIT_KEY_PREFIX (apps may share a Redis)."""
+        return (current_app.config["RATELIMIT_KEY_PREFIX"], *parts)
+
+    def hit(self, limit: RateLimitItem, *parts: str) -> bool:
+        """Count one request against ``limit``; False once it is over."""
+        return self.strategy.hit(limit, *self.identifiers(*parts))
+
+    def test(self, limit: RateLimitItem, *parts: str) -> bool:
+        """Whether one more request would be within ``limit``, counting nothing."""
+        return self.strategy.test(limit, *self.identifiers(*parts))
+
+    def reset_time(self, limit: RateLimitItem, *parts: str) -> float:
+        """When the current window of ``limit`` ends, in seconds since the epoch."""
+        return self.strategy.get_window_stats(limit, *self.identifiers(*parts)).reset_time
+
+    def limit(
+        self,
+        limit_value: str | Callable[[], str],
+        key_func: Callable[[], str] = remote_address,
+        methods: Iterable[str] | None = None,
+        on_breach: Callable[[RateLimitItem], None] | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorate a view: ``limit_value`` ("10 per minute", or a function returning it)
+        counted per ``key_func()`` and endpoint, for the given methods (all if None)."""
+        counted = {method.upper() for method in methods} if methods else None
+
+        def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(view)
+            def limited(*args: Any, **kwargs: Any) -> Any:
+                if counted is None or request.method in counted:
+                    self.check(limit_value, key_func, on_breach)
+                return view(*args, **kwargs)
+
+            return limited
+
+        return decorate
+
+    def check(
+        self,
+        limit_value: str | Callable[[], str],
+        key_func: Callable[[], str],
+        on_breach: Callable[[RateLimitItem], None] | None,
+    ) -> None:
+        """Count this request against each limit named; raise the 429 at the first over."""
+        text = limit_value() if callable(limit_value) else limit_value
+        key, scope = key_func(), request.endpoint or request.path
+        for limit in sorted(parse_many(text)):
+            if not self.hit(limit, key, scope):
+                current_app.logger.info("ratelimit %s (%s) exceeded at %s", limit, key, scope)
+                if on_breach is not None:
+                    on_breach(limit)
+                raise too_many_requests(limit)
+
+
+limiter = Limiter()

@@ -238,6 +238,16 @@ def get_client() -> redis.Redis:
     return cast(redis.Redis, holder.get())
 
 
+def guarded(command: Callable[[], Any]) -> Any:
+    """Run one Redis call behind the breaker; Redis failing is the 503 page, logged once."""
+    try:
+        with get_breaker().guard():
+            return command()
+    except UNAVAILABLE as exc:
+        current_app.logger.error("%s: answering 503", describe(exc))
+        raise RedisUnavailable() from exc
+
+
 def get_breaker() -> CircuitBreaker:
     """The current app's circuit breaker for Redis."""
     breaker: CircuitBreaker = current_app.extensions["redis_breaker"]
