@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import redis
 from flask import Flask, Response, jsonify, request, session
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_session import Session
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
@@ -26,11 +25,25 @@ def bare_hello() -> str:
     return "hello"
 
 
-# Bare Flask with Flask-Limiter set up as its documentation shows, and no limit anywhere:
-# the floor for any app that rate-limits with it.
-bare_limiter_app = Flask("bare_limiter")
-bare_limiter_app.get("/")(bare_hello)
-Limiter(key_func=get_remote_address, storage_uri="memory://").init_app(bare_limiter_app)
+def read_write() -> Response:
+    """The same request and view work as the baked app's POST /api/counter.
+
+    The references serve it too, so a comparison is of the session layer and the app
+    around it, not of the view.
+    """
+    if not request.is_json:
+        raise UnsupportedMediaType("Send the request body as application/json.")
+    payload = request.get_json(silent=True)
+    by = payload.get("by", 1) if isinstance(payload, dict) else None
+    if not isinstance(by, int) or isinstance(by, bool) or not 1 <= by <= 1000:
+        raise BadRequest('Send {"by": n} with a whole number n from 1 to 1000.')
+    session["count"] = session.get("count", 0) + by
+    return jsonify(count=session["count"])
+
+
+def read_only() -> Response:
+    """The baked app's GET /api/counter: the session read, nothing written."""
+    return jsonify(count=session.get("count", 0))
 
 
 def make_stock(refresh_each_request: bool) -> Flask:
@@ -44,26 +57,32 @@ def make_stock(refresh_each_request: bool) -> Flask:
         SESSION_KEY_PREFIX="stock:",
     )
     Session(app)
-
-    @app.post("/rw")
-    def read_write() -> Response:
-        # The same request and view work as the baked app's POST /api/counter, so the
-        # comparison is of the session layer and the app around it, not of the view.
-        if not request.is_json:
-            raise UnsupportedMediaType("Send the request body as application/json.")
-        payload = request.get_json(silent=True)
-        by = payload.get("by", 1) if isinstance(payload, dict) else None
-        if not isinstance(by, int) or isinstance(by, bool) or not 1 <= by <= 1000:
-            raise BadRequest('Send {"by": n} with a whole number n from 1 to 1000.')
-        session["count"] = session.get("count", 0) + by
-        return jsonify(count=session["count"])
-
-    @app.get("/ro")
-    def read_only() -> Response:
-        return jsonify(count=session.get("count", 0))
-
+    app.post("/rw")(read_write)
+    app.get("/ro")(read_only)
     return app
 
 
 stock_app = make_stock(refresh_each_request=True)
 stock_norefresh_app = make_stock(refresh_each_request=False)
+
+
+def floor_app(package: str) -> Flask:
+    """Bare Flask with only the baked app's session interface: the design floor for sessions.
+
+    The baked package's own settings loader and init functions configure it as
+    ``create_app("production")`` does (the same environment, so the same Redis, key prefix,
+    lifetimes and cookies), with none of the app's other extensions, hooks or middleware.
+    Its counter routes sit where the baked app's are, so the same cookie fits both.
+    gunicorn serves it as ``bench.apps:floor_app('<package>')``, the baked ``src`` on the path.
+    """
+    config, redis_client, sessions = (
+        importlib.import_module(f"{package}.{name}")
+        for name in ("config", "core.redis_client", "core.sessions")
+    )
+    app = Flask("floor")
+    config.load_config(app, "production")
+    redis_client.init_app(app)
+    sessions.init_app(app)
+    app.post("/api/counter")(read_write)
+    app.get("/api/counter")(read_only)
+    return app

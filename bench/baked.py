@@ -35,6 +35,12 @@ def production_env(project: Path, redis_url: str) -> dict[str, str]:
     }
 
 
+def package_name(project: Path) -> str:
+    """The import name of the baked package: the one package in the project's src/."""
+    (package,) = [init.parent.name for init in (project / "src").glob("*/__init__.py")]
+    return package
+
+
 def has_auth(project: Path) -> bool:
     """True when the bake has the account pages (and so a user database)."""
     return any((project / "src").glob("*/migrations"))

@@ -3,8 +3,10 @@
     python -m bench.breakdown --project /tmp/x/flask-starter-app --redis-url redis://...
 
 `make bench` runs this in a child process (the baked app reads its settings from the
-environment as it is imported) and prints, for each target it misses, how much of the
-difference to the reference each part of the request takes.
+environment as it is imported). It prints every target's ratio as measured here, beside the
+served one: a quieter view, with no server, socket or load generator sharing the machine.
+For each target it misses it shows how much of the difference to the reference each part
+of the request takes.
 
 Each request goes through the whole WSGI stack, middleware included, as a WSGI callable:
 no server and no socket, so what is timed is the app's own work and its Redis and
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import io
 import json
 import os
@@ -34,10 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.baked import login_with_form, production_env
+from bench.baked import login_with_form, package_name, production_env
 
 FLASK = "Flask and Werkzeug (request context, routing, request and response objects)"
-LIMITER = "Flask-Limiter's hooks"
 CSRF = "Flask-WTF's CSRF hook"
 SESSION = "session interface (cookie, serialising, lifetimes)"
 REDIS = "Redis round trips"
@@ -51,12 +53,6 @@ HOOKS = "the app's own hooks and context processors"
 
 # What would take each part away (or why it stays), printed beside its time.
 REMEDIES = {
-    LIMITER: (
-        "Flask-Limiter runs a before-, an after- and a teardown-request hook on every "
-        "request, also where no limit applies; its public API has no switch for them. "
-        "Upstream: register them only when default, application, meta or blueprint limits "
-        "exist (a route's own limit is checked by its decorator)."
-    ),
     REDIS: (
         "One GET per session read, one SET per write: the round trip itself (hiredis "
         "changed nothing). Client-side caching with server-side invalidation (RESP3, "
@@ -85,14 +81,8 @@ REMEDIES = {
 }
 
 
-# The servers of `make bench` this loads: bench.apps' by name, and the baked app.
-SERVERS = {
-    "bare": "bare_app",
-    "bare_limiter": "bare_limiter_app",
-    "stock": "stock_app",
-    "stock_norefresh": "stock_norefresh_app",
-    "ours": None,
-}
+# The servers of `make bench` this loads (all but the raw WSGI hello).
+SERVERS = ("bare", "stock", "stock_norefresh", "floor", "ours", "ours_nomw")
 
 
 class Clocks:
@@ -128,8 +118,6 @@ def part_of_hook(hook: Any) -> str:
     """Which part a registered hook belongs to, by the library that registered it."""
     function = getattr(hook, "func", hook)  # a functools.partial's function, or the hook
     module = getattr(function, "__module__", None) or ""
-    if module.startswith("flask_limiter"):
-        return LIMITER
     if module.startswith("flask_wtf"):
         return CSRF
     if module.startswith("flask_sqlalchemy"):
@@ -233,25 +221,24 @@ def cookie_of(client: Any, name: str) -> str:
     return f"{name}={cookie.value}"
 
 
-def ours_cookie(app: Any, kind: str | None) -> str | None:
-    """The session a scenario sends: the tour's counter, a real login, or none."""
+def scenario_cookie(app: Any, kind: str | None) -> str | None:
+    """The session a scenario sends, made in-process: a counter, a real login, or none.
+
+    ``counter`` is POST /api/counter (ours and the floor), ``stock`` POST /rw (stock).
+    """
     if kind is None:
         return None
     client = app.test_client()
     if kind == "counter":
         client.post("/api/counter", json={}, base_url="https://127.0.0.1")
+    elif kind == "stock":
+        client.post("/rw", json={}, base_url="http://127.0.0.1")
     else:
         login_with_form(client)
     return cookie_of(client, app.config["SESSION_COOKIE_NAME"])
 
 
-def stock_cookie(app: Any) -> str:
-    client = app.test_client()
-    client.post("/rw", json={}, base_url="http://127.0.0.1")
-    return cookie_of(client, app.config["SESSION_COOKIE_NAME"])
-
-
-ROUNDS = 5
+ROUNDS = 9
 
 
 def interleaved(
@@ -321,24 +308,34 @@ def main() -> int:
 
     from bench import apps
 
-    servers = {name: getattr(apps, target) for name, target in SERVERS.items() if target}
-    servers["ours"] = ours
+    package = package_name(project)
+    create_app = importlib.import_module(package).create_app
+    servers = {
+        "bare": apps.bare_app,
+        "stock": apps.stock_app,
+        "stock_norefresh": apps.stock_norefresh_app,
+        "floor": apps.floor_app(package),
+        "ours": ours,
+        # What FLASK_WSGI_MIDDLEWARE=[] makes of the served app.
+        "ours_nomw": create_app("production", {"WSGI_MIDDLEWARE": []}),
+    }
     scenarios = json.loads(args.scenarios)
     # Sessions are made before any clock is on, with the apps as they are served.
     calls = {}
     for key, (server, method, path, kind) in scenarios.items():
         app = servers[server]
-        cookie = (
-            ours_cookie(app, kind) if server == "ours" else (stock_cookie(app) if kind else None)
-        )
-        calls[key] = wsgi_request(app, method, path, cookie)
+        calls[key] = wsgi_request(app, method, path, scenario_cookie(app, kind))
     clocks = Clocks()
     time_libraries(clocks)
     for server in {server for server, *_ in scenarios.values()}:
         time_app(clocks, servers[server])
     totals, parts = interleaved(calls, clocks, max(1, args.requests // ROUNDS))
     result: dict[str, Any] = {
-        key: {"total_us": statistics.median(totals[key]), "parts_us": median_parts(parts[key])}
+        key: {
+            "total_us": statistics.median(totals[key]),
+            "rounds_us": totals[key],
+            "parts_us": median_parts(parts[key]),
+        }
         for key in calls
     }
     result["templates"] = compile_templates(ours)

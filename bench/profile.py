@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.baked import prepare_database, production_env
-from bench.breakdown import ours_cookie, wsgi_request
+from bench.breakdown import scenario_cookie, wsgi_request
 from tools.baking import bake
 from tools.servers import start_redis_server, stop_group
 
@@ -50,7 +50,7 @@ def main() -> int:
         from wsgi import app  # type: ignore[import-not-found]
 
         kind = None if args.cookie == "none" else args.cookie
-        call = wsgi_request(app, "GET", args.path, ours_cookie(app, kind))
+        call = wsgi_request(app, "GET", args.path, scenario_cookie(app, kind))
         for _ in range(200):
             call()
         started = time.perf_counter()
