@@ -26,10 +26,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 {%- if cookiecutter.auth == "yes" %}
 from flask_migrate import upgrade
 {%- endif %}
-from flask_wtf.csrf import generate_csrf
 
 from {{ cookiecutter.package_name }} import create_app
-from {{ cookiecutter.package_name }}.core.csrf import csrf
+from {{ cookiecutter.package_name }}.core.csrf import csrf, generate_csrf
 {%- if cookiecutter.auth == "yes" %}
 from {{ cookiecutter.package_name }}.core.database import enable_migrations
 from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server, free_port

@@ -20,14 +20,17 @@ class Clock:
 
 def fail(breaker: CircuitBreaker, error: Exception) -> None:
     """One call through the breaker that raises ``error``."""
-    with pytest.raises(type(error)), breaker.guard():
+
+    def command() -> None:
         raise error
+
+    with pytest.raises(type(error)):
+        breaker.call(command)
 
 
 def succeed(breaker: CircuitBreaker) -> None:
     """One call through the breaker that works."""
-    with breaker.guard():
-        pass
+    assert breaker.call(lambda: "answered") == "answered"
 
 
 def test_opens_after_consecutive_failures_and_refuses_without_trying():
@@ -36,8 +39,8 @@ def test_opens_after_consecutive_failures_and_refuses_without_trying():
     assert not breaker.is_open
     fail(breaker, redis.exceptions.ConnectionError("refused"))
     assert breaker.is_open
-    with pytest.raises(CircuitOpen), breaker.guard():
-        pytest.fail("the block must not run while the breaker is open")
+    with pytest.raises(CircuitOpen):
+        breaker.call(lambda: pytest.fail("the command must not run while the breaker is open"))
 
 
 def test_a_success_resets_the_count():

@@ -36,11 +36,15 @@ class Config:
     # A leading dot trusts subdomains (".example.com"). None trusts every host, which only
     # development and testing do; production refuses to start without a list.
     TRUSTED_HOSTS: ClassVar[list[str] | None] = None
-    # Forms without a valid CSRF token are refused; production refuses to turn this off.
+    # Requests of these methods without a valid CSRF token are refused (core.csrf); production
+    # refuses to turn this off. The token comes in the form field or one of the headers.
     WTF_CSRF_ENABLED = True
-    # core.csrf checks POST, PUT, PATCH and DELETE itself, asking the method first; Flask-WTF's
-    # own hook would look up the view's exemption on every GET as well.
-    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_METHODS: ClassVar[list[str]] = ["POST", "PUT", "PATCH", "DELETE"]
+    WTF_CSRF_HEADERS: ClassVar[list[str]] = ["X-CSRFToken", "X-CSRF-Token"]
+    # Seconds a form's token stays valid.
+    WTF_CSRF_TIME_LIMIT = 3600
+    # Over HTTPS, an unsafe request must also name a page of this site as its Referer.
+    WTF_CSRF_SSL_STRICT = True
 
     # Redis holds the sessions and the rate-limit counters. One of REDIS_URL (redis://,
     # rediss://, unix://, or a cluster: redis+cluster://host:port,host:port) or
@@ -78,7 +82,7 @@ class Config:
     # A session that would grow past this is refused (413) and not stored.
     SESSION_MAX_BYTES = 4096
     # The CSRF secret lives in this signed cookie, not in Redis: a visitor who only looks at
-    # a form costs no server state. Flask-WTF finds it under WTF_CSRF_FIELD_NAME in session.
+    # a form costs no server state. Forms send the token in the field WTF_CSRF_FIELD_NAME.
     CSRF_COOKIE_NAME = "{{ cookiecutter.package_name }}_csrf"
     WTF_CSRF_FIELD_NAME = "csrf_token"
 

@@ -1,16 +1,17 @@
-"""Account forms; Flask-WTF adds and checks the CSRF token on each."""
+"""Account forms; each carries and checks a CSRF token (``core.csrf.CsrfForm``)."""
 
 from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+
+from {{ cookiecutter.package_name }}.core.csrf import CsrfForm
 
 from .passwords import PASSWORD_MAX, PASSWORD_MIN, password_problem
 
 
-def normalise_email(form: FlaskForm, field: Field) -> None:
+def normalise_email(form: CsrfForm, field: Field) -> None:
     """Check the address and replace it with its normalised, lowercase form."""
     try:
         field.data = validate_email(field.data or "", check_deliverability=False).normalized.lower()
@@ -30,7 +31,7 @@ def new_password_field(label: str = "Password") -> PasswordField:
     )
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(CsrfForm):
     """A new password, typed twice, checked against the common list and the account's names."""
 
     password = new_password_field()
@@ -70,7 +71,7 @@ class RegisterForm(NewPasswordForm):
         return (self.username.data or "", self.email.data or "")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(CsrfForm):
     """Log in with username and password."""
 
     username = StringField("Username", validators=[DataRequired(), Length(max=32)])
@@ -78,7 +79,7 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Remember me")
 
 
-class EmailForm(FlaskForm):
+class EmailForm(CsrfForm):
     """Ask for a mail: a password reset or a new confirmation link."""
 
     email = email_field()
@@ -99,7 +100,7 @@ class ChangePasswordForm(NewPasswordForm):
     password = new_password_field("New password")
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(CsrfForm):
     """Delete the account; the password proves it is the owner."""
 
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])

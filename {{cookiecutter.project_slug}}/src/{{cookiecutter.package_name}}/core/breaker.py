@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -85,13 +85,12 @@ class CircuitBreaker:
         with self.lock:
             self.probing = False
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Run the block against Redis, or raise ``CircuitOpen`` without trying."""
-        if not self.allow():
+    def call(self, command: Callable[[], Any]) -> Any:
+        """Run ``command`` against Redis, or raise ``CircuitOpen`` without trying."""
+        if self.opened_at is not None and not self.allow():
             raise CircuitOpen("Redis failed recently; not trying again yet")
         try:
-            yield
+            result = command()
         except UNREACHABLE:
             self.record_failure()
             raise
@@ -101,4 +100,6 @@ class CircuitBreaker:
         except BaseException:
             self.release()
             raise
-        self.record_success()
+        if self.failures or self.opened_at is not None:
+            self.record_success()
+        return result

@@ -1,104 +1,208 @@
-"""CSRF protection for every form (Flask-WTF); JSON views opt out with ``csrf.exempt``.
+"""CSRF protection: a signed token in every form, checked on every POST, PUT, PATCH, DELETE.
 
-Flask-WTF signs a random secret into each form's token and compares it with the copy it
-finds in ``session`` under WTF_CSRF_FIELD_NAME. Our session (``core.sessions``) keeps that
-one key out of Redis: it lives in its own signed cookie (CSRF_COOKIE_NAME: HttpOnly,
-SameSite=Lax, Secure and ``__Host-`` in production), as Django keeps its CSRF secret. So a
-visitor who only looks at a form costs no server state, and checking a token needs no Redis
-read. ``rotate_csrf()`` replaces the secret (at login and logout): forms rendered before
-then are refused.
+The secret behind a visitor's tokens lives in a cookie of its own (CSRF_COOKIE_NAME:
+signed, HttpOnly, SameSite=Lax, Secure and ``__Host-`` in production), as Django keeps its
+CSRF secret, and not in the session: a visitor who only looks at a form gets no server
+state, and checking a token needs no Redis read. The tokens are Flask-WTF's (the secret,
+signed with SECRET_KEY and timed by WTF_CSRF_TIME_LIMIT by itsdangerous). Forms get them
+through wtforms' ``csrf_class`` hook (``CsrfForm``), templates through ``csrf_token()``,
+scripts send them in an ``X-CSRFToken`` header. ``@csrf.exempt`` takes a view out of the
+check; ``rotate_csrf()`` (at login and logout) replaces the secret, so forms rendered
+before then are refused.
 """
 
 from __future__ import annotations
 
+import hmac
 import secrets
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, request, session
-from flask_wtf.csrf import CSRFProtect
-from itsdangerous import BadSignature, Signer
+from flask import Flask, Response, after_this_request, current_app, g, has_request_context, request
+from flask_wtf import FlaskForm
+from itsdangerous import BadData, BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
+from werkzeug.exceptions import BadRequest
+from wtforms import Field
+from wtforms.csrf.core import CSRF
+from wtforms.form import BaseForm
+from wtforms.validators import ValidationError
 
-csrf = CSRFProtect()
-
-SIGNER_SALT = "csrf-cookie"
-
-
-def new_secret() -> str:
-    """A fresh CSRF secret, in the same form as Flask-WTF's own (40 hex digits)."""
-    return secrets.token_hex(20)
+COOKIE_SALT = "csrf-cookie"
+TOKEN_SALT = "wtf-csrf-token"  # noqa: S105 - a salt, not a secret; Flask-WTF's own
 
 
-class CsrfCookie:
-    """One request's CSRF secret: read from its cookie when first asked, written if changed."""
+class CSRFError(BadRequest):
+    """The request's CSRF token is missing or does not belong to this visitor."""
 
-    def __init__(self, app: Flask, cookie: str | None) -> None:
-        self.app = app
-        self.cookie = cookie
-        self.value: str | None = None
-        self.read = False
-        self.used = False  # the response depends on the secret: a form or a checked token
-        self.changed = False
 
-    def signer(self) -> Signer:
-        """Signs with SECRET_KEY under a salt of its own, so no other signed value passes."""
-        return Signer(self.app.secret_key or "", salt=SIGNER_SALT, key_derivation="hmac")
+def cookie_signer() -> Signer:
+    """Signs the secret's cookie under a salt of its own, so no other signed value passes."""
+    return Signer(current_app.secret_key or "", salt=COOKIE_SALT, key_derivation="hmac")
 
-    def get(self) -> str | None:
-        """The secret from the cookie, or None when there is none or its signature is bad."""
-        self.used = True
-        if not self.read:
-            self.read = True
-            if self.cookie:
-                try:
-                    self.value = self.signer().unsign(self.cookie).decode()
-                except (BadSignature, UnicodeDecodeError):
-                    self.value = None
-        return self.value
 
-    def set(self, value: str | None) -> None:
-        """Replace the secret (None forgets it); the response carries the new cookie."""
-        self.used = self.read = self.changed = True
-        self.value = value
+def token_serializer() -> URLSafeTimedSerializer:
+    """Signs (and times) the secret into the tokens that forms carry."""
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt=TOKEN_SALT)
 
-    def save(self, response: Response) -> None:
-        """Send the cookie if the secret changed; mark pages that depend on it uncacheable."""
-        if not self.used:
-            return
-        response.vary.add("Cookie")
-        response.headers["Cache-Control"] = "no-store"
-        if not self.changed:
-            return
-        config = self.app.config
-        name = config["CSRF_COOKIE_NAME"]
-        secure = config["SESSION_COOKIE_SECURE"]
-        samesite = config["SESSION_COOKIE_SAMESITE"]
-        if self.value is None:
-            response.delete_cookie(name, path="/", secure=secure, samesite=samesite)
-            return
-        # A browser-session cookie: a form's token expires anyway (WTF_CSRF_TIME_LIMIT).
-        token = self.signer().sign(self.value).decode()
-        response.set_cookie(name, token, path="/", secure=secure, httponly=True, samesite=samesite)
+
+def current_secret() -> str | None:
+    """The visitor's secret from their cookie (None if missing or forged), read once."""
+    if "csrf_secret" not in g:
+        secret, cookie = None, request.cookies.get(current_app.config["CSRF_COOKIE_NAME"])
+        if cookie:
+            try:
+                secret = cookie_signer().unsign(cookie).decode()
+            except (BadSignature, UnicodeDecodeError):
+                secret = None
+        g.csrf_secret = secret
+    secret_now: str | None = g.csrf_secret
+    return secret_now
+
+
+def mark_private() -> None:
+    """The response depends on the visitor's secret: never cache it, once per request."""
+    if not g.get("csrf_private"):
+        g.csrf_private = True
+
+        @after_this_request
+        def no_store(response: Response) -> Response:
+            response.vary.add("Cookie")
+            response.headers["Cache-Control"] = "no-store"
+            return response
 
 
 def rotate_csrf() -> None:
-    """Give the visitor a new CSRF secret now; tokens issued before stop validating."""
-    field = current_app.config["WTF_CSRF_FIELD_NAME"]
-    session[field] = new_secret()
-    # generate_csrf caches the signed token of this request on g under the same name.
-    g.pop(field, None)
+    """Give the visitor a new secret now; tokens issued before it stop validating."""
+    first_change = "csrf_secret_changed" not in g
+    g.csrf_secret, g.csrf_secret_changed = secrets.token_hex(20), True
+    g.pop("csrf_token", None)  # this request's token was signed from the old secret
+    mark_private()
+    if first_change:
+        after_this_request(send_cookie)
 
 
-def protect_unsafe_methods() -> None:
-    """Check the token of a POST, PUT, PATCH or DELETE, unless its view is csrf.exempt.
-
-    Flask-WTF's own hook (off: WTF_CSRF_CHECK_DEFAULT) does the same, but looks the view's
-    exemption up before the method: about 20 µs on every GET.
-    """
+def send_cookie(response: Response) -> Response:
+    """Send the secret's cookie: a browser-session cookie (each token expires anyway)."""
     config = current_app.config
-    if config["WTF_CSRF_ENABLED"] and request.method in config["WTF_CSRF_METHODS"]:
-        csrf.protect(apply_exemptions=True)
+    response.set_cookie(
+        config["CSRF_COOKIE_NAME"],
+        cookie_signer().sign(g.csrf_secret).decode(),
+        path="/",
+        secure=config["SESSION_COOKIE_SECURE"],
+        httponly=True,
+        samesite=config["SESSION_COOKIE_SAMESITE"],
+    )
+    return response
+
+
+def generate_csrf() -> str:
+    """This request's token (``csrf_token()`` in templates); a new visitor gets a secret."""
+    if "csrf_token" not in g:
+        if current_secret() is None:
+            rotate_csrf()
+        g.csrf_token = token_serializer().dumps(current_secret())
+        mark_private()
+    token: str = g.csrf_token
+    return token
+
+
+def validate_csrf(token: str | None) -> None:
+    """Raise ``CSRFError`` saying why, unless ``token`` was made from this visitor's secret."""
+    mark_private()
+    if not token:
+        raise CSRFError("The CSRF token is missing.")
+    secret = current_secret()
+    if secret is None:
+        raise CSRFError("The CSRF cookie is missing: reload the page and try again.")
+    try:
+        signed = token_serializer().loads(token, max_age=current_app.config["WTF_CSRF_TIME_LIMIT"])
+    except SignatureExpired as exc:
+        raise CSRFError("The CSRF token has expired.") from exc
+    except BadData as exc:
+        raise CSRFError("The CSRF token is invalid.") from exc
+    if not isinstance(signed, str) or not hmac.compare_digest(signed, secret):
+        raise CSRFError("The CSRF tokens do not match.")
+
+
+def request_token() -> str | None:
+    """The token a request carries: the form field, else one of the CSRF headers."""
+    config = current_app.config
+    token = request.form.get(config["WTF_CSRF_FIELD_NAME"])
+    for header in config["WTF_CSRF_HEADERS"]:
+        token = token or request.headers.get(header)
+    return token
+
+
+def check_referrer() -> None:
+    """Over HTTPS, the request must come from a page of this site (as Flask-WTF checks)."""
+    if not request.referrer:
+        raise CSRFError("The referrer header is missing.")
+    referrer, here = urlsplit(request.referrer), urlsplit(request.host_url)
+    if (referrer.scheme, referrer.netloc) != (here.scheme, here.netloc):
+        raise CSRFError("The referrer does not match the host.")
+
+
+class CsrfProtect:
+    """Checks every unsafe method's token before its view; ``exempt`` opts a view out."""
+
+    def exempt(self, view: Callable[..., Any]) -> Callable[..., Any]:
+        """Take this view out of the check (a JSON view authenticated some other way)."""
+        view.csrf_exempt = True  # type: ignore[attr-defined]
+        return view
+
+    def protect(self) -> None:
+        """The before-request check: the method is asked first, so a GET costs little."""
+        config = current_app.config
+        if request.method not in config["WTF_CSRF_METHODS"] or not config["WTF_CSRF_ENABLED"]:
+            return
+        view = current_app.view_functions.get(request.endpoint or "")
+        if view is None or getattr(view, "csrf_exempt", False):
+            return  # no such page (a 404 or 405 follows), or a view that opted out
+        if request.is_secure and config["WTF_CSRF_SSL_STRICT"]:
+            check_referrer()
+        validate_csrf(request_token())
+        g.csrf_valid = True
+
+    def init_app(self, app: Flask) -> None:
+        """Check every unsafe method, and give templates ``csrf_token()``."""
+        app.jinja_env.globals["csrf_token"] = generate_csrf
+        app.before_request(self.protect)
+
+
+csrf = CsrfProtect()
+
+
+class FormCsrf(CSRF):
+    """wtforms' CSRF hook, answered from the cookie's secret."""
+
+    def generate_csrf_token(self, csrf_token_field: Field) -> str:
+        """The request's token, for the form's hidden field."""
+        return generate_csrf()
+
+    def validate_csrf_token(self, form: BaseForm, field: Field) -> None:
+        """Accept what the before-request check accepted; check it otherwise."""
+        if g.get("csrf_valid"):
+            return
+        try:
+            validate_csrf(field.data)
+        except CSRFError as exc:
+            raise ValidationError(exc.description) from exc
+
+
+class CsrfForm(FlaskForm):
+    """Flask-WTF's form, with this module's tokens; the base of the app's forms."""
+
+    class Meta:
+        csrf_class = FormCsrf
+
+        def wrap_formdata(self, form: BaseForm, formdata: Any) -> Any:
+            """Form fields come from form-encoded bodies only: a JSON body fills none."""
+            if has_request_context() and request.is_json:
+                return None
+            return super().wrap_formdata(form, formdata)  # type: ignore[misc]
 
 
 def init_app(app: Flask) -> None:
     """Check the token on every POST, PUT, PATCH and DELETE."""
     csrf.init_app(app)
-    app.before_request(protect_unsafe_methods)

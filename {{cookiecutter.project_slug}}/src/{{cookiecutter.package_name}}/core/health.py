@@ -30,8 +30,8 @@ def readyz() -> ResponseReturnValue:
     started = time.perf_counter()
     key = current_app.config["SESSION_KEY_PREFIX"] + PROBE_KEY_SUFFIX
     try:
-        with redis_client.get_breaker().guard():
-            redis_client.get_client().set(key, "1", px=PROBE_TTL_MS)
+        client = redis_client.get_client()
+        redis_client.get_breaker().call(lambda: client.set(key, "1", px=PROBE_TTL_MS))
     except redis_client.UNAVAILABLE as exc:
         state = "refusing-writes"  # answered with an error: out of memory, read-only...
         if isinstance(exc, UNREACHABLE):

@@ -51,24 +51,28 @@ class AppRedisStorage(Storage):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Add to the counter of ``key``, starting its window if new; one round trip."""
         client, counter = redis_client.get_client(), prefixed(key)
-        count = redis_client.guarded(lambda: client.eval(INCR_EXPIRE, 1, counter, expiry, amount))
+        count = redis_client.guarded(
+            lambda: client.eval(INCR_EXPIRE, 1, counter, expiry, amount), "count a rate limit"
+        )
         return int(count)
 
     def get(self, key: str) -> int:
         """The counter of ``key`` (0 when its window is over)."""
         client = redis_client.get_client()
-        return int(redis_client.guarded(lambda: client.get(prefixed(key))) or 0)
+        return int(
+            redis_client.guarded(lambda: client.get(prefixed(key)), "read a rate limit") or 0
+        )
 
     def get_expiry(self, key: str) -> float:
         """When the window of ``key`` ends, in seconds since the epoch."""
         client = redis_client.get_client()
-        seconds_left = redis_client.guarded(lambda: client.ttl(prefixed(key)))
+        seconds_left = redis_client.guarded(lambda: client.ttl(prefixed(key)), "read a rate limit")
         return time.time() + max(int(seconds_left), 0)
 
     def check(self) -> bool:
         """Whether Redis answers."""
         client = redis_client.get_client()
-        return bool(redis_client.guarded(client.ping))
+        return bool(redis_client.guarded(client.ping, "reach the rate limits"))
 
     def reset(self) -> int | None:
         """Not offered: it would scan every key of a shared Redis."""
@@ -77,7 +81,7 @@ class AppRedisStorage(Storage):
     def clear(self, key: str) -> None:
         """Delete the counter of ``key``."""
         client = redis_client.get_client()
-        redis_client.guarded(lambda: client.delete(prefixed(key)))
+        redis_client.guarded(lambda: client.delete(prefixed(key)), "clear a rate limit")
 
 
 def prefixed(key: str) -> str:

@@ -238,14 +238,18 @@ def get_client() -> redis.Redis:
     return cast(redis.Redis, holder.get())
 
 
-def guarded(command: Callable[[], Any]) -> Any:
-    """Run one Redis call behind the breaker; Redis failing is the 503 page, logged once."""
+def guarded(
+    command: Callable[[], Any],
+    task: str,
+    unavailable: type[RedisUnavailable] = RedisUnavailable,
+) -> Any:
+    """Run one Redis call behind the breaker; Redis failing is the 503 page, logged once
+    as "Redis is unreachable (...): cannot <task>"."""
     try:
-        with get_breaker().guard():
-            return command()
+        return get_breaker().call(command)
     except UNAVAILABLE as exc:
-        current_app.logger.error("%s: answering 503", describe(exc))
-        raise RedisUnavailable() from exc
+        current_app.logger.error("%s: cannot %s", describe(exc), task)
+        raise unavailable() from exc
 
 
 def get_breaker() -> CircuitBreaker:
