@@ -12,91 +12,46 @@ the ratios are what count. Start-up is timed apart, in fresh child processes
 Run it from the repository root as `python -m bench.run` (what `make bench` does): it
 imports the shared launchers from tools/, never the test suite. ``--configs`` and
 ``--only`` narrow a run for exploring (``--configs shipped+worker_class=sync+threads=1``
-tries another worker model with the shipped worker count).
+tries another worker model with the shipped worker count). This module runs the rounds;
+bench/load.py starts the servers and wrk, bench/report.py writes the results and
+bench/explain.py says where the time goes for each target missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
-import runpy
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-import requests
-
 from bench import breakdown, startup
-from bench.baked import (
-    counter_cookie,
-    login_cookie,
-    package_name,
-    prepare_database,
-    production_env,
-    session_cookie,
+from bench.baked import package_name, prepare_database, production_env
+from bench.load import (
+    RedisServer,
+    Results,
+    Scenario,
+    Server,
+    WorkerConfig,
+    commands_per_request,
+    get_cookie,
+    start,
+    wait_ready,
+    warm_up,
+    worker_configs,
+    wrk,
 )
-from bench.targets import NOISE_RULE, SERVED, STARTUP, Spread, Target
+from bench.report import chart, render, summary
 from tools.baking import ROOT, all_combinations, bake
-from tools.servers import free_port, serve, start_redis_server, stop_group
+from tools.servers import free_port, stop_group
 
 HERE = Path(__file__).resolve().parent
-
-# No config file and no access log for anyone: only the apps differ.
-GUNICORN_COMMON = ["--config", "/dev/null", "--log-level", "warning"]
-# The settings of gunicorn.conf.py that shape throughput, as command-line flags.
-SHIPPED_SETTINGS = {
-    "workers": "--workers",
-    "worker_class": "--worker-class",
-    "threads": "--threads",
-    "keepalive": "--keep-alive",
-    "timeout": "--timeout",
-    "graceful_timeout": "--graceful-timeout",
-}
-LOGGED_IN_TARGET_BYTES = 300
 # Start-up children are cheap next to a round of wrk runs.
 STARTUP_ROUNDS_PER_ROUND = 3
-CONNECTION_COMMANDS = {"cmdstat_info", "cmdstat_client|setinfo", "cmdstat_hello"}
-
-
-@dataclass
-class WorkerConfig:
-    """One set of gunicorn worker flags, given to every server alike."""
-
-    key: str
-    label: str
-    flags: list[str]
-
-
-@dataclass
-class Server:
-    """One gunicorn target and the scenarios measured on it."""
-
-    name: str
-    target: str
-    cwd: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Scenario:
-    """One URL loaded by wrk on one server."""
-
-    key: str
-    label: str
-    server: str
-    path: str
-    method: str = "GET"
-    cookie: str | None = None  # the session the requests carry: "stock", "counter", "login"
-
 
 SCENARIOS = [
     Scenario("raw", "raw WSGI hello", "raw", "/"),
@@ -149,176 +104,6 @@ SCENARIOS = [
         cookie="counter",
     ),
 ]
-
-
-class RedisServer:
-    """A private redis-server for the run."""
-
-    def __init__(self) -> None:
-        self.process, self.port = start_redis_server()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.client = redis.Redis.from_url(self.url)
-
-    def commands(self) -> int:
-        """Commands served so far, not counting INFO itself or a new connection's handshake.
-
-        redis-py names itself (CLIENT SETINFO) on every new connection: a worker that wrk's
-        keep-alive connections never reached connects during the count, once.
-        """
-        stats = self.client.info("commandstats")
-        return sum(v["calls"] for k, v in stats.items() if k not in CONNECTION_COMMANDS)
-
-    def settle(self, timeout: float = 5.0) -> None:
-        """Wait until no commands arrive: requests wrk left queued in a backlog are done."""
-        deadline = time.monotonic() + timeout
-        last = self.commands()
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now = self.commands()
-            if now == last:
-                return
-            last = now
-
-    def stop(self) -> None:
-        self.client.close()
-        stop_group(self.process)
-
-
-def shipped_config(project: Path, overrides: dict[str, str] | None = None) -> WorkerConfig:
-    """The worker settings of the baked gunicorn.conf.py (as this environment makes them)."""
-    settings = runpy.run_path(str(project / "gunicorn.conf.py"))
-    values = {name: str(settings[name]) for name in SHIPPED_SETTINGS if name in settings}
-    values |= overrides or {}
-    flags = [item for name, value in values.items() for item in (SHIPPED_SETTINGS[name], value)]
-    label = f"gunicorn.conf.py: {values['workers']} × {values['worker_class']}"
-    if values["worker_class"] == "gthread":
-        label += f", {values['threads']} thread{'s' if values['threads'] != '1' else ''}"
-    if overrides:
-        label += " (" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
-    key = "shipped" + "".join(f"+{k}={v}" for k, v in (overrides or {}).items())
-    return WorkerConfig(key, label, flags)
-
-
-def worker_configs(names: list[str], project: Path) -> list[WorkerConfig]:
-    """``sync`` (2 sync workers), ``shipped``, or ``shipped+setting=value+...``."""
-    configs = []
-    for name in names:
-        if name == "sync":
-            flags = ["--workers", "2", "--worker-class", "sync"]
-            configs.append(WorkerConfig("sync", "2 × sync", flags))
-        elif name.startswith("shipped"):
-            overrides = dict(part.split("=", 1) for part in name.split("+")[1:])
-            configs.append(shipped_config(project, overrides))
-        else:
-            sys.exit(f"error: unknown worker configuration {name!r}")
-    return configs
-
-
-def start(server: Server, port: int, config: WorkerConfig) -> subprocess.Popen:
-    """gunicorn on the server's target, listening when this returns."""
-    options = [*config.flags, *GUNICORN_COMMON]
-    return serve(server.cwd, port, server.env, *options, app=server.target, timeout=30)
-
-
-def wait_ready(base: str, timeout: float = 90.0) -> None:
-    """Block until a worker answers: the port listens before the workers have imported the app."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            requests.get(base + "/", timeout=timeout)
-            return
-        except requests.RequestException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-def get_cookie(base: str, kind: str | None) -> str | None:
-    """A session cookie of the given kind from the server at ``base``."""
-    if kind is None:
-        return None
-    if kind == "counter":
-        return counter_cookie(base)
-    if kind == "login":
-        return login_cookie(base)
-    response = requests.post(base + "/rw", json={}, timeout=10)  # the stock reference
-    response.raise_for_status()
-    cookie = session_cookie(response)
-    assert cookie, response.headers
-    return cookie
-
-
-LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
-UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def wrk(url: str, seconds: int, cookie: str | None, method: str) -> dict[str, float]:
-    """Requests/s and p50/p99 latency (ms) of one wrk run; any error response fails it."""
-    command = ["wrk", "--latency", "-t", "1", "-c", "8", "-d", f"{seconds}s", "--timeout", "5s"]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
-    if method == "POST":
-        command += ["-s", str(HERE / "post_json.lua")]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if match is None or "Non-2xx or 3xx responses" in output or "Socket errors" in output:
-        raise RuntimeError(f"{url} answered errors under load:\n{output}")
-    latency = {p: float(v) * UNITS[u] for p, v, u in LATENCY.findall(output)}
-    return {"rps": float(match.group(1)), "p50_ms": latency["50"], "p99_ms": latency["99"]}
-
-
-def warm_up(url: str, cookie: str | None, method: str, quick: bool) -> None:
-    """Let every worker import, compile its templates and connect before it is timed."""
-    if not quick:
-        wrk(url, 1, cookie, method)
-        return
-    headers = {"Cookie": cookie} if cookie else {}
-    body = {"json": {}} if method == "POST" else {}
-    for _ in range(10):
-        requests.request(method, url, headers=headers, timeout=10, **body).raise_for_status()
-
-
-def commands_per_request(
-    redis_server: RedisServer, url: str, scenario: Scenario, cookie: str | None, n: int = 50
-) -> float:
-    """Redis commands the server sends per request of this scenario."""
-    headers = {"Cookie": cookie} if cookie else {}
-    body = {"json": {}} if scenario.method == "POST" else {}
-    redis_server.settle()
-    before = redis_server.commands()
-    for _ in range(n):
-        requests.request(scenario.method, url, headers=headers, timeout=10, **body)
-    return (redis_server.commands() - before) / n
-
-
-@dataclass
-class Results:
-    """wrk results per (config, scenario), one per round, and Redis commands per request."""
-
-    runs: dict[tuple[str, str], list[dict[str, float]]]
-    commands: dict[str, float]
-
-    def median(self, config: str, scenario: str) -> dict[str, float] | None:
-        """Median requests/s, p50 and p99 over the rounds."""
-        values = self.runs.get((config, scenario))
-        if not values:
-            return None
-        return {metric: statistics.median(run[metric] for run in values) for metric in values[0]}
-
-    def spread(self, config: str, ours: str, ref: str) -> Spread | None:
-        """Requests/s of ``ours`` over ``ref`` measured in the same round, over the rounds.
-
-        Pairing within a round cancels what the rest of a shared machine does between rounds.
-        """
-        a, b = self.runs.get((config, ours)), self.runs.get((config, ref))
-        if not a or not b:
-            return None
-        return Spread.of([x["rps"] / y["rps"] for x, y in zip(a, b, strict=True)])
-
-    def ratio(self, config: str, ours: str, ref: str) -> float | None:
-        """The median of ``spread``."""
-        spread = self.spread(config, ours, ref)
-        return None if spread is None else spread.median
 
 
 def measure_servers(
@@ -478,51 +263,6 @@ def floor_server(project: Path, redis_url: str) -> Server:
     return Server("floor", target, ROOT, production_env(project, redis_url))
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for package in ("flask", "flask_session", "werkzeug", "jinja2", "gunicorn", "redis"):
-        versions[package] = _dist_version(package)
-    redis_version = subprocess.run(
-        ["redis-server", "--version"], capture_output=True, text=True
-    ).stdout
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        + ", ".join(f"{k} {v}" for k, v in versions.items())
-        + f"; {redis_version.split()[2] if redis_version else 'redis ?'}; "
-        + (wrk_version.split()[1] if wrk_version else "wrk ?")
-    )
-
-
-def _dist_version(package: str) -> str:
-    from importlib.metadata import version
-
-    return version(package.replace("_", "-"))
-
-
-def served_spreads(
-    results: Results, configs: list[WorkerConfig], target: Target
-) -> list[tuple[WorkerConfig, Spread]]:
-    """(config, spread) of one served target under every config that measured it."""
-    spreads = [(c, results.spread(c.key, target.ours, target.reference)) for c in configs]
-    return [(config, spread) for config, spread in spreads if spread is not None]
-
-
-def in_process_spread(parts: dict, target: Target) -> Spread | None:
-    """bench/breakdown.py's view of a served target: its rounds' ratios of time per request."""
-    ours, ref = parts.get(target.ours), parts.get(target.reference)
-    if not ours or not ref:
-        return None
-    pairs = zip(ref["rounds_us"], ours["rounds_us"], strict=True)
-    return Spread.of([theirs / mine for theirs, mine in pairs])
-
-
 def time_parts(project: Path, redis_url: str, scenarios: list[Scenario], quick: bool) -> dict:
     """bench/breakdown.py's in-process time per part, for the scenarios of the apps it loads."""
     wanted = {
@@ -537,322 +277,6 @@ def time_parts(project: Path, redis_url: str, scenarios: list[Scenario], quick: 
                    "--requests", "100" if quick else "2500", "--out", str(out)]  # fmt: skip
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
-
-
-def served_us(results: Results, config: str, scenario: str) -> float:
-    """Microseconds of server time per request: one over the median requests per second."""
-    median = results.median(config, scenario)
-    assert median is not None
-    return 1e6 / median["rps"]
-
-
-def parts_table(mine: dict, theirs: dict) -> list[str]:
-    """Each part's in-process µs, ours against the reference's, largest difference first."""
-    names = set(mine["parts_us"]) | set(theirs["parts_us"])
-    rows = sorted(
-        ((name, mine["parts_us"].get(name, 0.0), theirs["parts_us"].get(name, 0.0))
-         for name in names),
-        key=lambda row: row[2] - row[1],
-    )  # fmt: skip
-    lines = [
-        "| part | ours µs | reference µs | difference | what would remove it |",
-        "| --- | ---: | ---: | ---: | --- |",
-    ]
-    for name, ours, ref in rows:
-        if max(ours, ref) >= 1:
-            lines.append(
-                f"| {name} | {ours:.0f} | {ref:.0f} | {ours - ref:+.0f} "
-                f"| {breakdown.REMEDIES[name]} |"
-            )
-    return lines
-
-
-def where_time_goes(results: Results, configs: list[WorkerConfig], parts: dict) -> list[str]:
-    """For each target whose median misses: how much must go, and which parts hold it."""
-    lines = [
-        "## Where the time goes",
-        "",
-        "For each target whose median ratio misses (a missed target, or a too noisy one "
-        "below the line), the request of that row timed part by part in-process by "
-        "`bench/breakdown.py` (the app as a WSGI callable against the same Redis: no server, "
-        "no socket; each part's time excludes the timed parts it calls, and each clock adds "
-        "about a microsecond to the part around it, mostly Flask's). Served numbers are "
-        "server time per request (1 / median requests per second) under the first config "
-        "that misses the target; the share of the served difference that must go is applied "
-        "to the in-process difference.",
-    ]
-    for target in SERVED:
-        missed = [
-            (config, spread)
-            for config, spread in served_spreads(results, configs, target)
-            if not target.reached(spread.median)
-        ]
-        mine, theirs = parts.get(target.ours), parts.get(target.reference)
-        if not missed or not mine or not theirs:
-            continue
-        config, spread = missed[0]
-        ours_us = served_us(results, config.key, target.ours)
-        ref_us = served_us(results, config.key, target.reference)
-        allowed = ref_us / target.wanted
-        lines += [
-            "",
-            f"### {target.label}: {spread} under {config.key} ({target.verdict(spread)}), "
-            f"wanted {target.wanted_text}",
-            "",
-            f"Served, a request takes {ours_us:.0f} µs against the reference's {ref_us:.0f} µs; "
-            f"the target allows {allowed:.0f} µs, so {ours_us - allowed:.0f} µs must go.",
-        ]
-        if ours_us > ref_us:
-            share = (ours_us - allowed) / (ours_us - ref_us)
-            gap = mine["total_us"] - theirs["total_us"]
-            needed = mine["total_us"] - share * gap
-            lines[-1] += (
-                f" In-process the request takes {mine['total_us']:.0f} µs against the "
-                f"reference's {theirs['total_us']:.0f} µs; in the same proportion the target "
-                f"needs about {needed:.0f} µs, {share * gap:.0f} µs less."
-            )
-        clocked = sum(mine["parts_us"].values())
-        lines += [
-            "",
-            f"Ours' parts add up to {clocked:.0f} µs with the clocks on "
-            f"({mine['total_us']:.0f} µs with them off); medians of "
-            f"{breakdown.ROUNDS} interleaved rounds.",
-            "",
-            *parts_table(mine, theirs),
-        ]
-    return lines if len(lines) > 3 else []
-
-
-def levers(parts: dict) -> list[str]:
-    """Levers measured and not kept, with what they would save."""
-    lines = []
-    login = parts.get("ours_home_login")
-    if login:
-        database = login["parts_us"].get(breakdown.DATABASE, 0.0)
-        lines.append(
-            f"- A per-session copy of the current user: the database takes {database:.0f} µs "
-            f"of a logged-in page's {login['total_us']:.0f} µs in-process. Not kept: that read "
-            "is what ends a session started before a password change, and what shows another "
-            "device's verification or deletion on the very next request."
-        )
-    templates = parts.get("templates")
-    if templates:
-        lines.append(
-            f"- Jinja's bytecode cache: compiling all {templates['count']} templates takes "
-            f"{templates['ms']:.0f} ms, once per worker; Jinja keeps them compiled in memory "
-            "(and production never auto-reloads), so a bytecode cache would only shorten a "
-            "worker's first requests. Not used."
-        )
-    return lines
-
-
-def target_rows(results: Results, configs: list[WorkerConfig], extra: dict) -> list[tuple]:
-    """(target, {config key: (spread, verdict)}, second view) for every target measured.
-
-    Start-up serves nothing: its one measurement stands under every config, and its second
-    view is the CPU of the whole child.
-    """
-    rows = []
-    parts = extra.get("parts", {})
-    for target in SERVED:
-        served = {
-            c.key: (s, target.verdict(s)) for c, s in served_spreads(results, configs, target)
-        }
-        if served:
-            rows.append((target, served, in_process_spread(parts, target)))
-    if "startup" in extra:
-        spread = Spread.of(extra["startup"]["ratios"])
-        cells = {config.key: (spread, STARTUP.verdict(spread)) for config in configs}
-        rows.append((STARTUP, cells, Spread.of(extra["startup"]["whole_ratios"])))
-    return rows
-
-
-def startup_lines(measured: dict) -> list[str]:
-    """What the start-up children spent and loaded."""
-    heavy = ", ".join(f"`{name}`" for name in measured["heavy"]) or "none of them"
-    return [
-        f'- Start-up, CPU in a fresh child: importing the package and `create_app("production")` '
-        f"{measured['ours_ms']:.0f} ms ({measured['ours_modules']} modules loaded); importing "
-        f"{', '.join(f'`{name}`' for name in startup.LIBRARIES)} alone "
-        f"{measured['reference_ms']:.0f} ms ({measured['reference_modules']} modules). "
-        f"Loaded after `create_app` among {', '.join(f'`{n}`' for n in startup.HEAVY)}: "
-        f"{heavy}."
-    ]
-
-
-def render(results: Results, extra, configs, scenarios, args) -> str:
-    """results.md: one table per worker config, the targets, and the other measurements."""
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Machine: {machine()}.",
-        f"wrk -t1 -c8, {args.seconds}s per run after a warm-up, {args.repeats} interleaved "
-        f"round{'s' if args.repeats != 1 else ''}, medians (a ratio is the median of the "
-        f"ratios within each round, shown with their interquartile range); no access log "
-        f"for any server; the servers of a config are up together, each idle while another "
-        f"is loaded. "
-        f"Made by `make bench` on {time.strftime('%Y-%m-%d')} in "
-        f"{(time.monotonic() - args.started) / 60:.1f} minutes.",
-        "",
-        "Read+write rows, ours and stock, POST the same JSON body to the same view code; "
-        "the other rows are GETs. The home page rows render the baked default (examples and "
-        "account pages included); its session cookie holds the tour's counter, the logged-in "
-        "one comes from the real login form.",
-        "",
-    ]
-    for config in configs:
-        lines += [
-            f"## {config.label}",
-            "",
-            f"gunicorn `{' '.join(config.flags)}` for every server.",
-            "",
-            "| scenario | req/s | p50 ms | p99 ms | × bare Flask | × stock r+w | Redis cmds/req |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-        ]
-        for scenario in scenarios:
-            m = results.median(config.key, scenario.key)
-            assert m is not None
-            cells = [results.ratio(config.key, scenario.key, ref) for ref in ("bare", "stock_rw")]
-            cmds = results.commands.get(scenario.key)
-            lines.append(
-                f"| {scenario.label} | {m['rps']:,.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
-                + " | ".join("" if r is None else f"{r:.2f}" for r in cells)
-                + f" | {'' if cmds is None else f'{cmds:.2f}'} |"
-            )
-        lines.append("")
-    header = " | ".join(f"{c.key} | verdict" for c in configs)
-    lines += [
-        "## Targets",
-        "",
-        f"| target | wanted | {header} | in-process |",
-        "| --- | ---: |" + " ---: | :---: |" * len(configs) + " ---: |",
-    ]
-    for target, served, second in target_rows(results, configs, extra):
-        cells = [served.get(c.key) for c in configs]
-        lines.append(
-            f"| {target.label} | {target.wanted_text} | "
-            + " | ".join("— | —" if cell is None else f"{cell[0]} | {cell[1]}" for cell in cells)
-            + f" | {second or '—'} |"
-        )
-    lines += [
-        "",
-        NOISE_RULE + " The in-process column is `bench/breakdown.py`'s view of the same "
-        f"requests ({breakdown.ROUNDS} interleaved rounds of the app called as a WSGI "
-        "callable; no server, socket or wrk sharing the machine): quieter, but blind to "
-        "the server and the network. Start-up is measured once, in fresh child processes "
-        f"with no server running ({len(extra['startup']['ratios']) if 'startup' in extra else 0} "
-        "interleaved rounds, `bench/startup.py`), so its row repeats under every config; "
-        "its in-process column is the CPU of the whole child, interpreter start included.",
-        "",
-        "| other check | measured | wanted | met |",
-        "| --- | ---: | ---: | :---: |",
-    ]
-    if "startup" in extra:
-        heavy = extra["startup"]["heavy"]
-        lines.append(
-            f"| tooling loaded by `create_app` ({', '.join(startup.HEAVY)}) "
-            f"| {', '.join(heavy) or 'none'} | none | {'NO' if heavy else 'yes'} |"
-        )
-    wanted_cmds = {"ours_untouched": 0, "ours_ro": 1, "ours_rw": 2}
-    if all(key in results.commands for key in wanted_cmds):
-        got = [results.commands[key] for key in wanted_cmds]
-        cmd_ok = got[0] == 0 and got[1] == 1 and got[2] <= 2
-        lines.append(
-            "| Redis commands per request: untouched 0, read 1, read+write ≤ 2 | "
-            f"{', '.join(str(g) for g in got)} | 0, 1, ≤ 2 | {'yes' if cmd_ok else 'NO'} |"
-        )
-    memory = extra.get("session_memory", {})
-    if "login" in memory:
-        used = memory["login"]["memory"]
-        lines.append(
-            f"| Redis memory of a logged-in session (`MEMORY USAGE`; its entry in the user's "
-            f"session index: {memory['login']['index']} bytes more) | {used} bytes "
-            f"| < {LOGGED_IN_TARGET_BYTES} | {'yes' if used < LOGGED_IN_TARGET_BYTES else 'NO'} |"
-        )
-    if extra.get("parts"):
-        lines += ["", *where_time_goes(results, configs, extra["parts"])]
-    if "worker_models" in extra:
-        lines += [
-            "",
-            "## Worker model",
-            "",
-            "The rendered home page under the shipped worker count with each worker model, "
-            "all servers up at once; throughput relative to the shipped config in the same "
-            "round.",
-            "",
-            "| worker model | cookie | × shipped | p50 ms | p99 ms |",
-            "| --- | --- | ---: | ---: | ---: |",
-        ]
-        for label, kind, relative, p50, p99 in extra["worker_models"]:
-            lines.append(f"| {label} | {kind or 'none'} | {relative:.2f} | {p50:.2f} | {p99:.2f} |")
-    lines += ["", "## Other measurements", ""]
-    lines += levers(extra.get("parts", {}))
-    if "startup" in extra:
-        lines += startup_lines(extra["startup"])
-    if "bakes" in extra:
-        b = extra["bakes"]
-        lines.append(
-            f"- Bake time over {b['combinations']} option combinations: "
-            f"median {b['median_s']:.2f} s, max {b['max_s']:.2f} s."
-        )
-    if "suite_s" in extra:
-        lines.append(f"- The baked default project's own test suite: {extra['suite_s']:.1f} s.")
-    names = {"counter": "the counter session", "login": "a logged-in session"}
-    for kind, size in memory.items():
-        lines.append(
-            f"- Redis memory of {names[kind]}: {size['memory']} bytes by `MEMORY USAGE` "
-            f"(a {size['key']}-byte key, a {size['value']}-byte value)."
-        )
-    return "\n".join(lines) + "\n"
-
-
-def summary(results: Results, configs: list[WorkerConfig], extra) -> str:
-    """One line per target: measured, wanted, met, missed or too noisy."""
-    lines = ["Targets:"]
-    for target, served, second in target_rows(results, configs, extra):
-        cells = "; ".join(f"{key} {spread} {verdict}" for key, (spread, verdict) in served.items())
-        view = "whole child" if target is STARTUP else "in-process"
-        lines.append(f"  {target.label} ({target.wanted_text}): {cells}; {view} {second}")
-    memory = extra.get("session_memory", {})
-    if "login" in memory:
-        used = memory["login"]["memory"]
-        met = "met" if used < LOGGED_IN_TARGET_BYTES else "NOT met"
-        lines.append(
-            f"  logged-in session in Redis (< {LOGGED_IN_TARGET_BYTES} bytes): {used} bytes {met}"
-        )
-    return "\n".join(lines)
-
-
-def chart(
-    results: Results, configs: list[WorkerConfig], scenarios: list[Scenario], path: Path
-) -> None:
-    """Throughput relative to bare Flask, one bar per worker config for each scenario."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [s for s in scenarios if s.key != "bare"]
-    height = 0.8 / len(configs)
-    colors = ["#0b6bcb", "#e8912d", "#2da44e", "#9198a1"]
-    figure, axis = plt.subplots(figsize=(10, 1.2 + 0.45 * len(shown) * len(configs)))
-    for index, config in enumerate(configs):
-        ys = [len(shown) - 1 - i + (len(configs) - 1 - index) * height for i in range(len(shown))]
-        values = [results.ratio(config.key, s.key, "bare") or 0 for s in shown]
-        axis.barh(ys, values, height=height, color=colors[index % 4], label=config.label)
-        for y, value in zip(ys, values, strict=True):
-            axis.text(value + 0.01, y, f"{value:.2f}×", va="center", fontsize=7)
-    axis.set_yticks(
-        [len(shown) - 1 - i + height * (len(configs) - 1) / 2 for i in range(len(shown))],
-        [s.label for s in shown],
-        fontsize=8,
-    )
-    axis.axvline(1.0, color="#1f2328", linewidth=0.8)
-    axis.set_xlabel("requests/s relative to bare Flask hello (same gunicorn flags, same run)")
-    axis.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def main() -> int:
