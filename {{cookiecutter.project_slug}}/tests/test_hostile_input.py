@@ -129,6 +129,8 @@ def bodies(token: str, fields: list[str]) -> Iterator[tuple[str, dict[str, objec
             "content_type": json_type,
         },
     )
+    for document in ("[1]", '"x"', '[["a"]]', "null", "5"):
+        yield f"JSON {document} (not an object)", {"data": document, "content_type": json_type}
     yield "invalid JSON", {"data": "{by: 1,,", "content_type": json_type}
     yield "JSON in UTF-16", {"data": '{"by": 1}'.encode("utf-16"), "content_type": json_type}
     yield "bad UTF-8 as JSON", {"data": b'{"by": "\xff\xfe"}', "content_type": json_type}

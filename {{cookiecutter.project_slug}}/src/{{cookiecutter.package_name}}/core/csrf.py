@@ -22,13 +22,14 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, after_this_request, current_app, g, has_request_context, request
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from wtforms import Field
 from wtforms.csrf.core import CSRF
 from wtforms.form import BaseForm
 from wtforms.validators import ValidationError
 
 COOKIE_SALT = "csrf-cookie"
+SUBMIT_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 TOKEN_SALT = "wtf-csrf-token"  # noqa: S105 - a salt, not a secret; Flask-WTF's own
 
 
@@ -197,9 +198,13 @@ class CsrfForm(FlaskForm):
         csrf_class = FormCsrf
 
         def wrap_formdata(self, form: BaseForm, formdata: Any) -> Any:
-            """Form fields come from form-encoded bodies only: a JSON body fills none."""
-            if has_request_context() and request.is_json:
-                return None
+            """Form fields come from form bodies only; a JSON body is refused with a 415.
+
+            Flask-WTF would read the fields out of JSON, where a document that is not an
+            object (``[1]``, ``"x"``) breaks it.
+            """
+            if has_request_context() and request.is_json and request.method in SUBMIT_METHODS:
+                raise UnsupportedMediaType("This form takes form fields, not a JSON document.")
             return super().wrap_formdata(form, formdata)  # type: ignore[misc]
 
 
