@@ -10,22 +10,10 @@ from pathlib import Path
 # Files of each optional feature, relative to the project ({package} is the package name).
 FEATURE_FILES = {
     "auth": [
-        "src/{package}/auth.py",
-        "src/{package}/forms.py",
-        "src/{package}/models.py",
-        "src/{package}/cli.py",
-        "src/{package}/emails.py",
-        "src/{package}/events.py",
-        "src/{package}/links.py",
-        "src/{package}/passwords.py",
-        "src/{package}/common-passwords.txt.gz",
-        "src/{package}/throttle.py",
-        "src/{package}/user_sessions.py",
+        "src/{package}/auth",
         "src/{package}/templates/auth",
         "src/{package}/templates/email",
-        "src/{package}/_large/auth",
         "src/{package}/core/database.py",
-        "src/{package}/core/mail.py",
         "src/{package}/migrations",
         "tests/test_auth.py",
         "tests/test_accounts.py",
@@ -34,42 +22,26 @@ FEATURE_FILES = {
         "tests/postgres_server.py",
     ],
     "tour": [
-        "src/{package}/tour.py",
+        "src/{package}/tour",
         "src/{package}/templates/tour",
-        "src/{package}/_large/tour",
         "tests/test_tour.py",
         "tests/test_uploads.py",
     ],
 }
+# The tour keeps uploaded files only for accounts: without auth it checks a file and drops it.
+KEPT_UPLOADS_FILES = ["src/{package}/tour/uploads.py"]
 
-# The large layout: each blueprint's modules and templates move into its own package
-# (relative to src/{package}). Feature modules import their siblings relatively
-# (``from .forms import ...``), so the same text works in either place.
+# Every feature is baked as a package (src/{package}/<feature>/) with its templates in the
+# app's templates/<feature>/. The small layout keeps that, except that a package holding
+# one module (routes.py beside its __init__.py) becomes that module, <feature>.py. The large
+# layout moves each feature's templates into its package (relative to src/{package}); the
+# Blueprint() lines name the template folder for that layout.
 LARGE_LAYOUT_MOVES = {
-    "main": {
-        "main.py": "main/routes.py",
-        "templates/main": "main/templates/main",
-    },
-    "auth": {
-        "auth.py": "auth/routes.py",
-        "forms.py": "auth/forms.py",
-        "models.py": "auth/models.py",
-        "cli.py": "auth/cli.py",
-        "emails.py": "auth/emails.py",
-        "events.py": "auth/events.py",
-        "links.py": "auth/links.py",
-        "passwords.py": "auth/passwords.py",
-        "common-passwords.txt.gz": "auth/common-passwords.txt.gz",
-        "throttle.py": "auth/throttle.py",
-        "user_sessions.py": "auth/user_sessions.py",
-        "templates/auth": "auth/templates/auth",
-        "templates/email": "auth/templates/email",
-    },
-    "tour": {
-        "tour.py": "tour/routes.py",
-        "templates/tour": "tour/templates/tour",
-    },
+    "main": {"templates/main": "main/templates/main"},
+    "auth": {"templates/auth": "auth/templates/auth", "templates/email": "auth/templates/email"},
+    "tour": {"templates/tour": "tour/templates/tour"},
 }
+ONE_MODULE_PACKAGE = {"__init__.py", "routes.py"}
 
 DOCKER_FILES = ["Dockerfile", "compose.yaml", ".dockerignore"]
 CI_FILES = [".github"]
@@ -103,16 +75,22 @@ def move(src: Path, old: str, new: str) -> None:
     shutil.move(src / old, src / new)
 
 
-def apply_layout(project: Path, package: str, layout: str, blueprints: list[str]) -> None:
-    """Keep the small layout as baked, or move each blueprint into a package of its own."""
+def files_in(folder: Path) -> set[str]:
+    """The names in a package's folder, Python's caches aside."""
+    return {path.name for path in folder.iterdir() if path.name != "__pycache__"}
+
+
+def apply_layout(project: Path, package: str, layout: str, features: list[str]) -> None:
+    """Move each feature's templates into its package (large), or make one-module packages
+    plain modules (small)."""
     src = project / "src" / package
-    staging = src / "_large"
-    if layout == "large":
-        for blueprint in blueprints:
-            for old, new in LARGE_LAYOUT_MOVES[blueprint].items():
+    for feature in features:
+        if layout == "large":
+            for old, new in LARGE_LAYOUT_MOVES[feature].items():
                 move(src, old, new)
-            move(src, f"_large/{blueprint}/__init__.py", f"{blueprint}/__init__.py")
-    shutil.rmtree(staging)
+        elif files_in(src / feature) == ONE_MODULE_PACKAGE:
+            move(src, f"{feature}/routes.py", f"{feature}.py")
+            shutil.rmtree(src / feature)
 
 
 def choose_license(project: Path, license_name: str) -> None:
@@ -170,8 +148,10 @@ def shape(project: Path, answers: dict[str, str]) -> None:
     for feature, kept in chosen.items():
         if not kept:
             remove(project, *(path.format(package=package) for path in FEATURE_FILES[feature]))
-    blueprints = ["main", *(feature for feature, kept in chosen.items() if kept)]
-    apply_layout(project, package, answers["layout"], blueprints)
+    if chosen["tour"] and not chosen["auth"]:
+        remove(project, *(path.format(package=package) for path in KEPT_UPLOADS_FILES))
+    features = ["main", *(feature for feature, kept in chosen.items() if kept)]
+    apply_layout(project, package, answers["layout"], features)
     if answers["docker"] == "no":
         remove(project, *DOCKER_FILES)
     if answers["ci"] == "none":

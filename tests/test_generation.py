@@ -87,54 +87,61 @@ def test_readme_markdown_is_tidy(baked, answers):
     assert not re.search(r"[^\n]\n#", readme), "a heading glued to the line above"
 
 
-# Everything of the accounts feature: one folder in the large layout.
-AUTH_MODULES = ["auth.py", "forms.py", "models.py", "cli.py", "emails.py", "events.py"]
-AUTH_MODULES += ["links.py", "passwords.py", "throttle.py", "user_sessions.py"]
+# Everything of the accounts feature: a package in both layouts.
+AUTH_MODULES = ["current_user.py", "login_routes.py", "registration_routes.py"]
+AUTH_MODULES += ["password_routes.py", "account_routes.py", "forms.py", "models.py", "cli.py"]
+AUTH_MODULES += ["emails.py", "smtp.py", "events.py", "links.py", "passwords.py", "signals.py"]
+AUTH_MODULES += ["throttles.py", "signed_in_sessions.py", "common-passwords.txt.gz"]
 
 
-def feature_files(package: Path, large: bool, feature: str, small_modules: list[str]) -> list[Path]:
-    """Where a feature's modules and templates live in the chosen layout."""
-    if large:
-        modules = [package / feature / "__init__.py", package / feature / "routes.py"]
-        modules += [package / feature / name for name in small_modules if name != f"{feature}.py"]
-        return [*modules, package / feature / "templates" / feature]
-    return [package / name for name in small_modules] + [package / "templates" / feature]
+def feature_files(package: Path, large: bool, feature: str, modules: list[str]) -> list[Path]:
+    """Where a feature's modules and templates live: a package holds more than one module;
+    the large layout keeps the templates in it, the small one in the app's templates/."""
+    if modules == ["routes.py"] and not large:
+        places = [package / f"{feature}.py"]
+    else:
+        places = [package / feature / name for name in ["__init__.py", *modules]]
+    templates = package / feature / "templates" if large else package / "templates"
+    return [*places, templates / feature]
 
 
 @pytest.mark.parametrize("answers", TREE_ANSWERS, ids=combination_id)
 def test_package_tree_follows_the_layout(baked, answers):
-    """Core first, then one place per feature: a module (small) or a package (large)."""
+    """Core first, then one place per feature: a module if one holds it, else a package."""
     package = baked(answers) / "src" / "flask_starter_app"
     large = answers["layout"] == "large"
+    auth, tour = answers["auth"] == "yes", answers["examples"] == "yes"
     core = {path.name for path in (package / "core").glob("*.py")}
     assert {"redis_client.py", "sessions.py", "middleware.py", "errors.py", "health.py"} <= core
     assert {"limiter.py", "csrf.py", "logs.py", "converters.py", "dev_redis.py"} <= core
-    assert not (package / "_large").exists()
+    assert {"url_cache.py", "template_globals.py"} <= core
+    # Only what every page relies on: mail belongs to the accounts, uploads to the tour.
+    assert not {"mail.py", "uploads.py", "templating.py"} & core
     features = {
-        "main": (True, ["main.py"]),
-        "auth": (answers["auth"] == "yes", [*AUTH_MODULES, "common-passwords.txt.gz"]),
-        "tour": (answers["examples"] == "yes", ["tour.py"]),
+        "main": (True, ["routes.py"]),
+        "auth": (auth, AUTH_MODULES),
+        "tour": (tour, ["routes.py", "uploads.py"] if auth else ["routes.py"]),
     }
     for feature, (wanted, modules) in features.items():
-        for path in feature_files(package, large, feature, modules):
+        places = feature_files(package, large, feature, modules)
+        for path in places:
             assert path.exists() is wanted, path
-        # The other layout's places stay empty: one folder holds all of a feature.
-        if large:
-            assert not (package / f"{feature}.py").exists()
-        else:
-            assert not (package / feature).is_dir()
+        # Nowhere else: a feature is either a module or a package, never both.
+        assert not ((package / f"{feature}.py").exists() and (package / feature).exists())
+    top = {"__init__.py", "config.py", "derive.py", "checks.py", "exceptions.py"}
+    if not large:
+        top |= {"main.py"} | ({"tour.py"} if tour and not auth else set())
+    assert {path.name for path in package.glob("*.py")} == top
     if large:
-        assert {path.name for path in package.glob("*.py")} == {"__init__.py", "config.py"}
         assert {path.name for path in (package / "templates").iterdir()} == {
             "base.html",
             "errors.html",
             "errors_bare.html",
         }
-    assert (package / "core" / "database.py").exists() is (answers["auth"] == "yes")
-    assert (package / "core" / "mail.py").exists() is (answers["auth"] == "yes")
-    assert (package / "migrations" / "env.py").exists() is (answers["auth"] == "yes")
+    assert (package / "core" / "database.py").exists() is auth
+    assert (package / "migrations" / "env.py").exists() is auth
     mail_templates = package / "auth" / "templates" if large else package / "templates"
-    assert (mail_templates / "email" / "verify.txt").exists() is (answers["auth"] == "yes")
+    assert (mail_templates / "email" / "verify.txt").exists() is auth
 
 
 @pytest.mark.parametrize("answers", TREE_ANSWERS, ids=combination_id)

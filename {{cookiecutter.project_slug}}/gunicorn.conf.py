@@ -5,8 +5,8 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
-# gthread keeps connections alive and overlaps Redis waits: with these workers it serves the
-# rendered pages faster than sync workers (the template's `make bench`, "Worker model").
+# gthread keeps connections alive and overlaps Redis waits, so a slow request does not hold
+# a whole worker.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 30))
@@ -56,10 +56,11 @@ def on_starting(server):
 {%- endif %}
 
     from {{ cookiecutter.package_name }} import create_app
-    from {{ cookiecutter.package_name }}.config import ConfigurationError{% if cookiecutter.auth == "yes" %}, url_problem{% endif %}
 {%- if cookiecutter.auth == "yes" %}
+    from {{ cookiecutter.package_name }}.checks import url_problem
     from {{ cookiecutter.package_name }}.core.database import enable_migrations
 {%- endif %}
+    from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
     load_dotenv()
     try:

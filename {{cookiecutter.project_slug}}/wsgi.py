@@ -5,7 +5,7 @@ import sys
 from dotenv import load_dotenv
 
 from {{ cookiecutter.package_name }} import create_app
-from {{ cookiecutter.package_name }}.config import ConfigurationError
+from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 # A gunicorn worker exiting with this status while it boots stops the whole server, where
 # any other status would have the master start another worker, forever.

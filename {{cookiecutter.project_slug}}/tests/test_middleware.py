@@ -9,9 +9,9 @@ import pytest
 from flask import jsonify, request
 
 from {{ cookiecutter.package_name }} import create_app
-from {{ cookiecutter.package_name }}.config import ConfigurationError
 from {{ cookiecutter.package_name }}.core.limiter import limiter
 from {{ cookiecutter.package_name }}.core.middleware import RequestID
+from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 

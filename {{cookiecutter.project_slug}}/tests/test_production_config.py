@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }} import create_app
-from {{ cookiecutter.package_name }}.config import ConfigurationError
+from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Fixed, so parametrize ids are the same in every process (pytest-xdist compares them).
@@ -38,7 +38,6 @@ def production(monkeypatch, redis_url, tmp_path):
             "SECRET_KEY": GOOD_SECRET,
             "REDIS_URL": redis_url,
             "TRUSTED_HOSTS": ["example.com"],
-            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
 {%- if cookiecutter.auth == "yes" %}
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'app.db'}",
 {%- endif %}

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import io
 import re
+{%- if cookiecutter.auth == "yes" %}
 from pathlib import Path
+{%- endif %}
 
 {% if cookiecutter.auth == "yes" -%}
 import flask_migrate
@@ -22,7 +24,7 @@ import pytest
 {%- if cookiecutter.auth == "yes" %}
 from sqlalchemy import text
 
-from {{ cookiecutter.package_name }}.core.uploads import delete_user_uploads, user_folder
+from {{ cookiecutter.package_name }}.tour.uploads import delete_user_uploads, user_folder
 
 PASSWORD = "a long passphrase for the upload tests 3"
 {%- endif %}
@@ -182,6 +184,17 @@ def test_delete_user_uploads_removes_the_folder(make_uploader):
         delete_user_uploads(client.user_id)
         delete_user_uploads(client.user_id)  # nothing left: no error
     assert not client.user_folder.exists()
+
+
+def test_deleting_an_account_deletes_its_uploads_and_no_one_elses(make_uploader):
+    alice, bob = make_uploader("alice"), make_uploader("bob")
+    upload(alice, "mine.txt")
+    upload(bob, "his.txt")
+    form = {"password": PASSWORD, "csrf_token": token(alice, "/auth/delete")}
+    response = alice.post("/auth/delete", data=form)
+    assert response.headers["Location"] == "/"
+    assert not alice.user_folder.exists()
+    assert [path.name.endswith("-his.txt") for path in stored_files(bob)] == [True]
 {%- else %}
 
 
@@ -197,13 +210,15 @@ def make_uploader(make_app):
     return lambda **settings: make_app(**settings).test_client()
 
 
-def test_upload_is_checked_and_not_kept(uploader, app):
+def test_upload_is_checked_and_not_kept(make_app, monkeypatch, tmp_path):
+    monkeypatch.setenv("INSTANCE_PATH", str(tmp_path / "instance"))
+    uploader = make_app().test_client()
     response = upload(uploader, "../../etc/notes.txt", b"my notes")
     assert response.status_code == 302
     page = uploader.get("/upload").get_data(as_text=True)
     assert "Checked etc_notes.txt (8 bytes)" in page
     assert "Files are checked, not kept" in page
-    assert not Path(app.config["UPLOAD_FOLDER"]).exists()
+    assert not (tmp_path / "instance").exists()
 
 
 def test_uploads_are_throttled_per_address(make_uploader):

@@ -19,7 +19,8 @@ from .core import (
     middleware,
     redis_client,
     sessions,
-    templating,
+    template_globals,
+    url_cache,
 )
 
 
@@ -41,7 +42,8 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     sessions.init_app(app)
     csrf.init_app(app)
     converters.init_app(app)
-    templating.init_app(app)
+    template_globals.init_app(app)
+    url_cache.init_app(app)
     errors.init_app(app)
     health.init_app(app)
 {%- if cookiecutter.auth == "yes" %}

@@ -4,24 +4,22 @@ Pick a class with ``create_app("production")`` or the ``FLASK_CONFIG`` environme
 variable (development, production or testing); with neither, production is used, so a
 server never starts in debug mode by accident. Any setting can be overridden from the
 environment with a ``FLASK_`` prefix; the names in ``PLAIN_ENV_KEYS`` also without it.
+Settings computed from others are filled in by ``derive.py``; what production refuses
+to start with is in ``checks.py``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Mapping
 from datetime import timedelta
-{%- if cookiecutter.auth == "yes" %}
-from email.utils import formataddr
-{%- endif %}
 from typing import Any, ClassVar
-from urllib.parse import unquote{% if cookiecutter.auth == "yes" %}, urlsplit{% endif %}
 
-import click
-from flask import Config as FlaskConfig
 from flask import Flask
+
+from .checks import check_production
+from .derive import PROXY_FIX_HEADERS, derive
+from .exceptions import ConfigurationError
 
 
 class Config:
@@ -91,15 +89,20 @@ class Config:
 
     # Bigger request bodies get a 413 before any view runs.
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
-    UPLOAD_FOLDER: str | None = None  # derived: <instance folder>/uploads
+{%- if cookiecutter.examples == "yes" %}
+    # The tour's upload page.
     UPLOAD_EXTENSIONS = frozenset({"txt", "md", "pdf", "png", "jpg", "jpeg", "gif"})
+    # Longer original file names are refused with a 400 rather than cut short.
+    UPLOAD_MAX_NAME_LENGTH = 100
+    # Upload POSTs per {% if cookiecutter.auth == "yes" %}user (per client address for visitors){% else %}client address{% endif %}, in the limits library's syntax.
+    UPLOAD_RATE_LIMIT = "10 per minute"
+{%- if cookiecutter.auth == "yes" %}
+    UPLOAD_FOLDER: str | None = None  # derived: <instance folder>/uploads
     # Each user's quota: files and bytes kept in their own folder under UPLOAD_FOLDER.
     UPLOAD_MAX_FILES = 20
     UPLOAD_MAX_BYTES = 20 * 1024 * 1024
-    # Longer original file names are refused with a 400 rather than cut short.
-    UPLOAD_MAX_NAME_LENGTH = 100
-    # Upload POSTs per user (per client address for visitors), in the limits library's syntax.
-    UPLOAD_RATE_LIMIT = "10 per minute"
+{%- endif %}
+{%- endif %}
 
     # Throttle keys start with this, so apps sharing a Redis do not share counters.
     RATELIMIT_KEY_PREFIX = "{{ cookiecutter.package_name }}"
@@ -109,14 +112,9 @@ class Config:
         "{{ cookiecutter.package_name }}.core.middleware.SecurityHeaders",
         "{{ cookiecutter.package_name }}.core.middleware.TrustedProxies",
     ]
-    # Proxies in front of the app, per header; all 0 = trust no X-Forwarded-* header.
-    PROXY_FIX: ClassVar[dict[str, int]] = {
-        "x_for": 0,
-        "x_proto": 0,
-        "x_host": 0,
-        "x_port": 0,
-        "x_prefix": 0,
-    }
+    # Proxies in front of the app, per header (x_for, x_proto, x_host, x_port, x_prefix);
+    # all 0 = trust no X-Forwarded-* header.
+    PROXY_FIX: ClassVar[dict[str, int]] = dict.fromkeys(PROXY_FIX_HEADERS, 0)
     # Strict-Transport-Security max-age; 0 sends none (it pins browsers to HTTPS).
     HSTS_SECONDS = 0
     LOG_FORMAT = "text"
@@ -196,7 +194,7 @@ class ProductionConfig(Config):
     HSTS_SECONDS = 31536000
     LOG_FORMAT = "json"
     # Never check template files for changes, even if DEBUG is switched on by mistake:
-    # the check costs a stat() per template per render (9% of the home page's time).
+    # the check costs a stat() per template on every render.
     TEMPLATES_AUTO_RELOAD = False
 
 
@@ -213,13 +211,14 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
     "REDIS_URL",
     "REDIS_SENTINELS",
     "REDIS_SENTINEL_SERVICE",
-    "DATABASE_URL",
     "TRUSTED_HOSTS",
     "PROXY_FIX",
 )
 {%- if cookiecutter.auth == "yes" %}
-# As SMTP providers' docs spell them; derive() turns MAIL_PORT and the flags into int/bool.
+# The database, and the mail settings as SMTP providers' docs spell them (derive() turns
+# MAIL_PORT and the flags into int/bool).
 PLAIN_ENV_KEYS += (
+    "DATABASE_URL",
     "APP_BASE_URL",
     "MAIL_SERVER",
     "MAIL_PORT",
@@ -229,42 +228,7 @@ PLAIN_ENV_KEYS += (
     "MAIL_PASSWORD",
     "MAIL_DEFAULT_SENDER",
 )
-TRUE_WORDS = {"1", "true", "yes", "on"}
-FALSE_WORDS = {"0", "false", "no", "off", ""}
 {%- endif %}
-
-# How examples and docs begin their keys; a production key begins with none of them.
-PLACEHOLDER_PREFIXES = (
-    "change-me",
-    "change_me",
-    "changeme",
-    "django-insecure-",
-    "secret",
-    "insecure",
-    "replace-me",
-    "your-secret",
-    "placeholder",
-    "development",
-    "testing-only",
-)
-MIN_SECRET_LENGTH = 32
-# secrets.token_urlsafe(32) gives about 30 different characters; 8 is plainly not random.
-MIN_SECRET_DISTINCT_CHARACTERS = 8
-# A host name as Flask compares it (IDNA-encoded), optionally with a leading dot or a port.
-HOST_NAME = re.compile(r"\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?(:[0-9]{1,5})?")
-# "scheme://user:password@": up to the last "@", so a password with "@" or "/" in it
-# is hidden whole (when unsure, more is hidden, never less).
-USERINFO = re.compile(r"^(?P<head>(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^:/@]*):(?P<password>.*)@")
-NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
-HOST_PREFIX = "__Host-"
-
-
-class ConfigurationError(click.ClickException):
-    """The app cannot start with this configuration.
-
-    A ClickException, so a ``flask`` command prints it as one line ("Error: ...") and exits
-    1, as gunicorn.conf.py and wsgi.py do for the server.
-    """
 
 
 def config_name_from_env(name: str | None) -> str:
@@ -289,231 +253,3 @@ def load_config(app: Flask, name: str, overrides: Mapping[str, Any] | None = Non
     derive(app.config, app.instance_path)
     if name == "production":
         check_production(app.config)
-
-
-def derive(config: FlaskConfig, instance_path: str) -> None:
-    """Fill in the settings computed from others; the only writes after loading."""
-    if not config["UPLOAD_FOLDER"]:
-        config["UPLOAD_FOLDER"] = os.path.join(instance_path, "uploads")
-    if isinstance(config["TRUSTED_HOSTS"], str):
-        config["TRUSTED_HOSTS"] = parse_hosts(config["TRUSTED_HOSTS"])
-    config["PROXY_FIX"] = parse_proxy_fix(config["PROXY_FIX"])
-{%- if cookiecutter.auth == "yes" %}
-    if not config["SQLALCHEMY_DATABASE_URI"]:
-        config["SQLALCHEMY_DATABASE_URI"] = database_uri(config["DATABASE_URL"]) or (
-            "sqlite:///" + os.path.join(instance_path, "app.db")
-        )
-    derive_mail(config)
-{%- endif %}
-    for key in ("SESSION_ANONYMOUS_LIFETIME", "SESSION_ABSOLUTE_LIFETIME"):
-        if not isinstance(config[key], timedelta):  # seconds, from the environment
-            config[key] = timedelta(seconds=int(config[key]))
-    if host_prefix_allowed(config):
-        for key in ("SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME"):
-            if not config[key].startswith(HOST_PREFIX):
-                config[key] = HOST_PREFIX + config[key]
-
-
-def host_prefix_allowed(config: Mapping[str, Any]) -> bool:
-    """True when the cookies can be ``__Host-``: Secure, Path=/ and no Domain.
-
-    Browsers then refuse the cookie from any other host (a sibling subdomain cannot plant
-    or overwrite it) or over plain HTTP, so development on http://localhost is left alone.
-    """
-    return bool(
-        config["SESSION_COOKIE_SECURE"]
-        and not config["SESSION_COOKIE_DOMAIN"]
-        and config["SESSION_COOKIE_PATH"] in (None, "/")
-        and config["APPLICATION_ROOT"] == "/"
-    )
-
-
-{%- if cookiecutter.auth == "yes" %}
-
-
-def database_uri(url: str | None) -> str | None:
-    """DATABASE_URL for SQLAlchemy: plain postgresql:// and postgres:// run on psycopg 3."""
-    if not url:
-        return None
-    scheme, separator, rest = url.partition("://")
-    if separator and scheme in ("postgres", "postgresql"):
-        return f"postgresql+psycopg://{rest}"
-    return url
-
-
-def as_bool(key: str, value: Any) -> bool:
-    """A flag from the environment ("true", "0", "off", ...) or from Python."""
-    if isinstance(value, bool | int):
-        return bool(value)
-    word = str(value).strip().lower()
-    if word not in TRUE_WORDS | FALSE_WORDS:
-        raise ConfigurationError(f"{key}={value!r} is not a yes/no value (use true or false).")
-    return word in TRUE_WORDS
-
-
-def as_int(key: str, value: Any) -> int:
-    """A number from the environment or from Python."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{key}={value!r} is not a whole number.") from None
-
-
-def derive_mail(config: FlaskConfig) -> None:
-    """Typed mail settings, the public base URL of links, and a default sender."""
-    config["MAIL_PORT"] = as_int("MAIL_PORT", config["MAIL_PORT"])
-    config["MAIL_TIMEOUT"] = as_int("MAIL_TIMEOUT", config["MAIL_TIMEOUT"])
-    for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
-        config[key] = as_bool(key, config[key])
-    for key in ("VERIFY_LINK_MAX_AGE", "RESET_LINK_MAX_AGE", "SESSION_SEEN_INTERVAL"):
-        if not isinstance(config[key], timedelta):
-            config[key] = timedelta(seconds=as_int(key, config[key]))
-    if not config["APP_BASE_URL"]:
-        # ".example.com" in TRUSTED_HOSTS allows subdomains; it names no host to link to.
-        exact = [host for host in config["TRUSTED_HOSTS"] or [] if not host.startswith(".")]
-        if exact:
-            config["APP_BASE_URL"] = f"{config['PREFERRED_URL_SCHEME']}://{exact[0]}"
-    if config["APP_BASE_URL"]:
-        config["APP_BASE_URL"] = config["APP_BASE_URL"].rstrip("/")
-    if not config["MAIL_DEFAULT_SENDER"]:
-        host = urlsplit(config["APP_BASE_URL"] or "").hostname or "localhost"
-        config["MAIL_DEFAULT_SENDER"] = formataddr((config["APP_NAME"], f"no-reply@{host}"))
-{%- endif %}
-
-
-def parse_hosts(value: str) -> list[str]:
-    """``"example.com, www.example.com"`` -> ["example.com", "www.example.com"]."""
-    return [host.strip() for host in value.split(",") if host.strip()]
-
-
-def parse_proxy_fix(value: object) -> dict[str, int]:
-    """``{"x_for": 1, "x_proto": 1}`` (JSON in the environment), or ``1`` for one proxy."""
-    problem = (
-        f"PROXY_FIX ({value!r}) is malformed: give a JSON object of hop counts such as "
-        '{"x_for": 1, "x_proto": 1}, or one number of proxies'
-    )
-    parsed = value
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            raise ConfigurationError(problem) from None
-    if isinstance(parsed, int) and not isinstance(parsed, bool):
-        parsed = {"x_for": parsed, "x_proto": parsed}
-    if not (
-        isinstance(parsed, dict)
-        and set(parsed) <= set(Config.PROXY_FIX)
-        and all(type(count) is int and count >= 0 for count in parsed.values())
-    ):
-        raise ConfigurationError(problem)
-    return parsed
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ***, for error messages and logs."""
-    return USERINFO.sub(r"\g<head>:***@", url, count=1)
-
-
-def password_of(url: str) -> str:
-    """The password in the URL, or an empty string."""
-    match = USERINFO.match(url)
-    return match["password"] if match else ""
-
-
-def url_problem(name: str, url: str, error: BaseException, verdict: str = "is malformed") -> str:
-    """One sentence naming the setting and the reason, with no password in it."""
-    reason = " ".join(str(error).split()) or type(error).__name__
-    password = password_of(url)
-    for spelling in {password, unquote(password)} - {""}:
-        reason = reason.replace(spelling, "***")
-    return f"{name} ({redact(url)}) {verdict}: {reason}"
-
-
-def secret_key_problems(secret: str) -> list[str]:
-    """Why the key is unsafe for production, if it is."""
-    if not secret:
-        return ["SECRET_KEY is not set"]
-    lowered = secret.lower()
-    prefix = next((prefix for prefix in PLACEHOLDER_PREFIXES if lowered.startswith(prefix)), None)
-    if prefix:
-        return [f"SECRET_KEY is a placeholder (it starts with {prefix!r})"]
-    if len(secret) < MIN_SECRET_LENGTH:
-        return [f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"]
-    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
-        return ["SECRET_KEY is not random (too few different characters)"]
-    return []
-
-
-def trusted_hosts_problems(hosts: Any) -> list[str]:
-    """Why TRUSTED_HOSTS cannot protect production, if it cannot."""
-    if hosts is None:
-        return ["TRUSTED_HOSTS is not set (the host names of the site, e.g. example.com)"]
-    if not isinstance(hosts, list | tuple) or not all(isinstance(host, str) for host in hosts):
-        return ["TRUSTED_HOSTS must be a list of host names"]
-    if not hosts:
-        return ["TRUSTED_HOSTS is empty"]
-    return [
-        f"TRUSTED_HOSTS entry {host!r} is not a host name"
-        for host in hosts
-        if not HOST_NAME.fullmatch(host)
-    ]
-
-
-def connection_problems(config: Mapping[str, Any]) -> list[str]:
-    """Connection URLs that cannot be used as written (building a client connects nowhere)."""
-    from .core.redis_client import check_settings
-
-    problems = []
-    name = "REDIS_SENTINELS" if config.get("REDIS_SENTINELS") else "REDIS_URL"
-    if config.get(name):
-        try:
-            check_settings(config)
-        except (ValueError, TypeError) as exc:
-            problems.append(url_problem(name, config[name], exc))
-{%- if cookiecutter.auth == "yes" %}
-    database_url = config.get("SQLALCHEMY_DATABASE_URI") or ""
-    if database_url:
-        import sqlalchemy
-        from sqlalchemy.exc import SQLAlchemyError
-
-        setting = "DATABASE_URL" if config.get("DATABASE_URL") else "SQLALCHEMY_DATABASE_URI"
-        try:
-            sqlalchemy.create_engine(database_url).dispose()
-        except (SQLAlchemyError, ImportError, ValueError, TypeError) as exc:
-            problems.append(url_problem(setting, database_url, exc))
-{%- endif %}
-    return problems
-
-
-def production_problems(config: Mapping[str, Any]) -> list[str]:
-    """What is missing or unsafe for production, as sentences naming each setting."""
-    problems = secret_key_problems(config.get("SECRET_KEY") or "")
-    if not (config.get("REDIS_URL") or config.get("REDIS_SENTINELS")):
-        problems.append("REDIS_URL is not set")
-    problems += connection_problems(config)
-    problems += trusted_hosts_problems(config.get("TRUSTED_HOSTS"))
-    if config.get("DEBUG"):
-        problems.append("DEBUG is on (unset FLASK_DEBUG): the debugger runs code for anyone")
-    if not config.get("SESSION_COOKIE_SECURE"):
-        problems.append("SESSION_COOKIE_SECURE is off: session cookies would cross plain HTTP")
-    if not config.get("WTF_CSRF_ENABLED"):
-        problems.append("WTF_CSRF_ENABLED is off: forms would accept cross-site posts")
-{%- if cookiecutter.auth == "yes" %}
-    if not config.get("MAIL_SERVER"):
-        problems.append("MAIL_SERVER is not set (accounts send mail)")
-    if config.get("TRUSTED_HOSTS") and not config.get("APP_BASE_URL"):
-        problems.append("APP_BASE_URL is not set and TRUSTED_HOSTS names no exact host")
-{%- endif %}
-    return problems
-
-
-def check_production(config: Mapping[str, Any]) -> None:
-    """Refuse to start production with missing or unsafe settings, in one line."""
-    problems = production_problems(config)
-    if problems:
-        advice = " (see .env.example)"
-        if any(problem.startswith("SECRET_KEY") for problem in problems):
-            advice += f"; make a key with {NEW_KEY_COMMAND}"
-        raise ConfigurationError(
-            "Refusing to start in production: " + "; ".join(problems) + f". Fix them{advice}."
-        )

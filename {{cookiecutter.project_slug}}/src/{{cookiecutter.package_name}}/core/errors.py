@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
@@ -64,16 +66,16 @@ def render_error(error: HTTPException) -> Response:
 def handle_unexpected(error: InternalServerError) -> Response:
     """Errors raised after the view (in an after-request hook) keep their meaning.
 
-    Flask sends those to the 500 handler: an HTTP error keeps its status and a Redis
-    failure is still the 503 page.
+    Flask sends those to the 500 handler: an HTTP error keeps its status, and any other
+    error goes to the handler registered for it (a Redis failure is still the 503 page).
     """
-    from .redis_client import UNAVAILABLE, handle_redis_error  # it imports this module
-
     original = error.original_exception
     if isinstance(original, HTTPException):
         return render_error(original)
-    if isinstance(original, UNAVAILABLE):
-        return handle_redis_error(original)
+    if isinstance(original, Exception):
+        # Without a handler for it, Flask raises it again: then it is the 500 page.
+        with contextlib.suppress(Exception):
+            return current_app.make_response(current_app.handle_user_exception(original))
     return render_error(error)
 
 

@@ -20,7 +20,7 @@ from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import ImportStringError, import_string
 
-from ..config import ConfigurationError
+from ..exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -1,4 +1,5 @@
-"""Signed, time-limited links for mails: confirm an address, reset a password.
+"""Signed, time-limited links for mails (confirm an address, reset a password), and the
+page for one that cannot be used.
 
 A token is itsdangerous-signed with SECRET_KEY and a salt per purpose, so a link made for
 one purpose is refused by the other. Each is single-use by what it carries: a confirm link
@@ -11,15 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from datetime import timedelta
+from typing import Any, NoReturn
 
-from flask import current_app
+from flask import abort, current_app, make_response, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from {{ cookiecutter.package_name }}.core.database import db
 
 from .models import User
 
 VERIFY = "verify-email"
 RESET = "reset-password"
+EXPIRED = "This link has expired."
+USED = "This link has been used already, or a newer one replaced it."
+INVALID = "This link is not valid. Check that you copied all of it."
 
 
 class LinkExpired(Exception):
@@ -75,3 +82,25 @@ def link_for(purpose: str, user: User) -> str:
     """The absolute link to mail to ``user``."""
     endpoint = "auth.verify_email" if purpose == VERIFY else "auth.reset_password"
     return absolute_url(endpoint, token=make_token(purpose, user))
+
+
+def link_problem(title: str, message: str, status: int, retry: str) -> NoReturn:
+    """Stop with the page for a link that cannot be used; nothing was changed."""
+    page = render_template("auth/link_problem.html", title=title, message=message, retry=retry)
+    abort(make_response(page, status))
+
+
+def user_from_link(
+    purpose: str, token: str, max_age: timedelta, retry: str
+) -> tuple[User, dict[str, Any]]:
+    """The user a mailed link was made for, and what it says; else stops with the problem page."""
+    try:
+        payload = read_token(purpose, token, int(max_age.total_seconds()))
+    except LinkExpired:
+        link_problem("Link expired", EXPIRED, 410, retry)
+    except LinkInvalid:
+        link_problem("Link not valid", INVALID, 400, retry)
+    user = db.session.get(User, payload["u"])
+    if user is None:
+        link_problem("Link not valid", INVALID, 400, retry)
+    return user, payload

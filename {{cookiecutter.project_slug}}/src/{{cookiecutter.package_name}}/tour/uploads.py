@@ -3,8 +3,8 @@
 Each stored file is named ``<random id>-<name>``: the server picks the id, so no upload
 overwrites another or leaves the user's folder; the name after the id (already cleaned
 with ``secure_filename``) is only shown. Each folder has a quota (UPLOAD_MAX_FILES,
-UPLOAD_MAX_BYTES). ``delete_user_uploads(user_id)`` removes a user's files, for example
-when the account is deleted.
+UPLOAD_MAX_BYTES). ``delete_user_uploads(user_id)`` removes a user's files; the tour calls
+it when the account is deleted.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The account mails: each a plain-text and an HTML template in ``templates/email/``.
+"""The account mails, each a plain-text and an HTML template in ``email/``, and the page after.
 
-Every function returns True if the mail was handed to the mail server, False if sending
+Every ``send_*`` returns True if the mail was handed to the mail server, False if sending
 failed (already logged), so the page can say so and offer to try again.
 """
 
@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import current_app, render_template
 
-from {{ cookiecutter.package_name }}.core.mail import MailNotSent, send
-
+from .forms import EmailForm
 from .links import RESET, VERIFY, absolute_url, link_for
 from .models import User
+from .smtp import MailNotSent, send
 
 
 def send_templated(to: str, subject: str, template: str, **context: Any) -> bool:
@@ -87,3 +87,19 @@ def send_password_changed(user: User) -> bool:
 def send_account_deleted(username: str, address: str) -> bool:
     """Confirm that the account and its data are gone."""
     return send_templated(address, "Your account was deleted", "account_deleted", username=username)
+
+
+def check_email_page(email: str, sent: bool, retry: str, purpose: str) -> str:
+    """The "look in your inbox" page; if the mail failed, it says so and offers to retry.
+
+    What the visitor asked for is done either way (an account made stays made).
+    """
+    retry_form = EmailForm(formdata=None, data={"email": email})
+    return render_template(
+        "auth/check_email.html",
+        email=email,
+        sent=sent,
+        retry=retry,
+        form=retry_form,
+        purpose=purpose,
+    )

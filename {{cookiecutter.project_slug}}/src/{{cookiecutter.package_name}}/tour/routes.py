@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 
 from flask import (
     Blueprint,
+{%- if cookiecutter.auth == "yes" %}
+    Flask,
+{%- endif %}
     Response,
 {%- if cookiecutter.auth == "yes" %}
     abort,
@@ -30,6 +33,9 @@ from flask import (
     session,
     url_for,
 )
+{%- if cookiecutter.auth == "yes" %}
+from flask.blueprints import BlueprintSetupState
+{%- endif %}
 from flask.typing import ResponseReturnValue
 from flask.views import MethodView
 from werkzeug.datastructures import FileStorage
@@ -37,13 +43,17 @@ from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.utils import secure_filename
 
 {% if cookiecutter.auth == "yes" -%}
-from {{ cookiecutter.package_name }}.auth import logged_in_user, login_required
+from {{ cookiecutter.package_name }}.auth.current_user import logged_in_user, login_required
+from {{ cookiecutter.package_name }}.auth.signals import account_deleted
 {% endif -%}
-from {{ cookiecutter.package_name }}.core import uploads
 from {{ cookiecutter.package_name }}.core.csrf import csrf
 from {{ cookiecutter.package_name }}.core.limiter import limiter, remote_address
+{%- if cookiecutter.auth == "yes" %}
 
-bp = Blueprint("tour", __name__, template_folder="templates")
+from . import uploads
+{%- endif %}
+
+bp = Blueprint("tour", __name__{% if cookiecutter.layout == "large" %}, template_folder="templates"{% endif %})
 
 THEMES = ("light", "dark")
 THEME_COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -142,6 +152,9 @@ def checked_upload() -> tuple[FileStorage, str]:
     return file, name
 
 
+{%- if cookiecutter.auth == "yes" %}
+
+
 def upload_error(
     error: BadRequest | uploads.QuotaExceeded, page: Callable[[], str]
 ) -> ResponseReturnValue:
@@ -149,7 +162,6 @@ def upload_error(
     message = error.description if isinstance(error, BadRequest) else str(error)
     flash(message or "That upload was refused.", "error")
     return page(), 400
-{%- if cookiecutter.auth == "yes" %}
 
 
 def upload_key() -> str:
@@ -197,7 +209,24 @@ def delete_upload(file_id: str) -> ResponseReturnValue:
     stored.path.unlink(missing_ok=True)
     flash(f"Deleted {stored.name}.", "success")
     return redirect(url_for("tour.upload"))
+
+
+@bp.record_once
+def delete_uploads_with_accounts(state: BlueprintSetupState) -> None:
+    """Listen for deleted accounts of the app this blueprint is registered on."""
+    account_deleted.connect(delete_files_of_deleted_account, state.app)
+
+
+def delete_files_of_deleted_account(app: Flask, user_id: int) -> None:
+    """A deleted account's files go with it (a failure here stops the deletion)."""
+    uploads.delete_user_uploads(user_id)
 {%- else %}
+
+
+def upload_error(error: BadRequest, page: Callable[[], str]) -> ResponseReturnValue:
+    """Show the upload page again with what went wrong, as a 400."""
+    flash(error.description or "That upload was refused.", "error")
+    return page(), 400
 
 
 def upload_key() -> str:

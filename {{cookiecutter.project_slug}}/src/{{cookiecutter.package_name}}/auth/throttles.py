@@ -1,8 +1,9 @@
 """How the account forms are throttled, with the counters in Redis (``core.limiter``).
 
 * Per client address: LOGIN_RATE_LIMIT on every POST of login, register and each password
-  form (``@limiter.limit(form_limit, key_func=client_key, ...)``).
-* Per target address: EMAIL_RATE_LIMIT on the forms that send mail to the address typed in.
+  form (``@per_address``).
+* Per target address: EMAIL_RATE_LIMIT on the forms that send mail to the address typed in
+  (``@per_email``).
 * Per account, failures only: after ACCOUNT_FAILURE_LIMIT failed logins on one username
   (from anywhere), an address that has itself failed on it is refused until the window
   passes; an address that has not failed still gets its try. Guesses spread over many
@@ -86,3 +87,9 @@ def record_login_failure(username: str) -> None:
     account, address = account_name(username), remote_address()
     limiter.hit(budget, "login-failures", account)
     limiter.hit(once, "login-failed-from", account, address)
+
+
+# Every POST of an account form counts against the client address.
+per_address = limiter.limit(form_limit, key_func=client_key, methods=["POST"], on_breach=log_breach)
+# Forms that mail the address typed in also count against that address.
+per_email = limiter.limit(email_limit, key_func=email_key, methods=["POST"], on_breach=log_breach)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-bp = Blueprint("main", __name__, template_folder="templates")
+bp = Blueprint("main", __name__{% if cookiecutter.layout == "large" %}, template_folder="templates"{% endif %})
 
 
 @bp.get("/")

@@ -1,25 +1,18 @@
-"""Globals available in every template (features add their own filters on their blueprint).
+"""The ``url_for`` templates call: Flask's, remembering each URL it built per request root.
 
-Templates get a ``url_for`` that remembers what it built: a page's links are the same on
-every request, and building each through Flask's ``url_for`` is a large part of the cost
-of rendering a page.
+A page's links are the same on every request, and building each through Flask's
+``url_for`` is a large part of the cost of rendering a page.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, has_request_context, request, url_for
 
 # Enough for every link of a large site; a flood of made-up Host headers only clears it.
 URL_CACHE_SIZE = 4096
-
-
-def current_year() -> int:
-    """The year, for footers."""
-    return datetime.now(UTC).year
 
 
 class URLCache:
@@ -75,6 +68,5 @@ class URLCache:
 
 
 def init_app(app: Flask) -> None:
-    """Register the globals and the remembering ``url_for``."""
-    app.add_template_global(current_year)
+    """Give every template the remembering ``url_for``."""
     app.context_processor(URLCache(app).context)

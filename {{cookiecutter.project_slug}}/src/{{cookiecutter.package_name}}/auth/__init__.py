@@ -1,0 +1,45 @@
+"""Accounts, from registration to deletion: the ``auth`` blueprint and every URL it serves.
+
+Registering ``bp`` brings the whole feature: the pages listed below, ``current_user`` in
+every template (read from the session only when a page asks: ``current_user.py``) and the
+``flask users`` commands. Other features guard their views with
+``current_user.login_required``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
+
+from . import account_routes, login_routes, password_routes, registration_routes
+from .cli import users_cli
+from .current_user import inject_current_user
+
+# cli_group=None: the blueprint's commands are top-level, as `flask users ...`.
+bp = Blueprint("auth", __name__, cli_group=None{% if cookiecutter.layout == "large" %}, template_folder="templates"{% endif %})
+bp.cli.add_command(users_cli)
+bp.app_context_processor(inject_current_user)
+bp.add_app_template_filter(account_routes.when, "when")
+
+# Every page of the feature, under the /auth prefix create_app() registers it with. A page
+# with a form answers GET (the form) and POST (sending it); the views guard themselves.
+FORM = ["GET", "POST"]
+PAGES: list[tuple[str, Callable[..., ResponseReturnValue], list[str]]] = [
+    ("/register", registration_routes.register, FORM),
+    ("/verify/<token>", registration_routes.verify_email, ["GET"]),
+    ("/verify", registration_routes.resend_verification, FORM),
+    ("/login", login_routes.login, FORM),
+    ("/logout", login_routes.logout, ["POST"]),
+    ("/password/forgot", password_routes.forgot_password, FORM),
+    ("/password/reset/<token>", password_routes.reset_password, FORM),
+    ("/password", password_routes.change_password, FORM),
+    ("/account", account_routes.account, ["GET"]),
+    ("/sessions", account_routes.sessions, ["GET"]),
+    ("/sessions/<handle>/sign-out", account_routes.sign_out_session, ["POST"]),
+    ("/sessions/sign-out-others", account_routes.sign_out_other_sessions, ["POST"]),
+    ("/delete", account_routes.delete_account, FORM),
+]
+for rule, view, methods in PAGES:
+    bp.add_url_rule(rule, view_func=view, methods=methods)

@@ -1,0 +1,100 @@
+"""Who is logged in: ``current_user``, read from the session only when something asks.
+
+flaskr loads ``g.user`` in a before-request hook, which reads the session on every
+request; ``logged_in_user()`` keeps ``g.user`` but costs nothing on pages that never ask.
+``login_required`` guards a view; ``log_in`` and ``log_out_here`` start and end an
+authenticated session.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import g, redirect, request, session, url_for
+from werkzeug.local import LocalProxy
+
+from {{ cookiecutter.package_name }}.core.database import db
+from {{ cookiecutter.package_name }}.core.sessions import (
+    current_session_id,
+    end_session,
+    rotate_session,
+)
+
+from . import signed_in_sessions
+from .models import User
+
+
+def logged_in_user() -> User | None:
+    """The logged-in user, read from the session the first time a request asks.
+
+    While Redis is down the session read raises, and the page is a 503: never "logged
+    out". A session that logged in before the password last changed is ended here.
+    """
+    if "user" not in g:
+        user_id = session.get("user_id")
+        user = db.session.get(User, user_id) if user_id else None
+        if user is not None and user.password_changed_since(session.get("auth_at", 0)):
+            end_session()
+            user = None
+        elif user is not None:
+            signed_in_sessions.touch(user.id)
+        g.user = user
+    current: User | None = g.user
+    return current
+
+
+# Templates read ``current_user``; only those that use it load the session.
+current_user = LocalProxy(logged_in_user)
+
+
+def inject_current_user() -> dict[str, Any]:
+    """A context processor: ``current_user`` in every template."""
+    return {"current_user": current_user}
+
+
+def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Send visitors who are not logged in to the login page, then back here.
+
+    The login page says why from its ``next`` parameter: a flash would give every
+    anonymous visitor a server-side session.
+    """
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if logged_in_user() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def the_user() -> User:
+    """The logged-in user, in a view behind ``login_required``."""
+    user = logged_in_user()
+    assert user is not None  # noqa: S101 - login_required ran first
+    return user
+
+
+def log_in(user: User, remember: bool) -> None:
+    """Start an authenticated session under a new id (no session fixation) and list it.
+
+    Without "remember me" the cookie lasts until the browser closes; with it, for
+    PERMANENT_SESSION_LIFETIME. Either way the server forgets a session idle that long.
+    """
+    rotate_session()
+    session["user_id"] = user.id
+    session["auth_at"] = session["seen"] = int(time.time())
+    session.permanent = remember
+    signed_in_sessions.record_login(user.id)
+    g.user = user
+
+
+def log_out_here(user: User | None) -> None:
+    """End the current session and take it off the user's list."""
+    if user is not None:
+        signed_in_sessions.forget(user.id, [current_session_id()])
+    end_session()
+    g.user = None

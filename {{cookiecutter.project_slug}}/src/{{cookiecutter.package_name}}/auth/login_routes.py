@@ -1,0 +1,96 @@
+"""Logging in and out (their URLs are in this package's ``__init__.py``).
+
+Login answers the same for an unknown user and a wrong password, in the same time; an
+account under attack refuses only the addresses that failed on it (``throttles``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from {{ cookiecutter.package_name }}.core.database import db
+
+from .current_user import log_in, log_out_here, logged_in_user
+from .events import security_event
+from .forms import EmailForm, LoginForm
+from .models import User
+from .throttles import login_refused, per_address, record_login_failure
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ord(char) < 32 for char in target):
+        return None  # browsers read "/\evil.example" as "//evil.example"
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
+@functools.cache
+def dummy_password_hash(method: str) -> str:
+    """A hash to check against when the user does not exist, so both cases take as long."""
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
+
+
+def refuse_if_throttled(username: str) -> None:
+    """429 if this address has failed on this account and the account's budget is spent."""
+    wait = login_refused(username)
+    if wait is not None:
+        security_event(
+            "throttled",
+            "Throttled login on an account under attack",
+            logging.WARNING,
+            endpoint=request.endpoint,
+            username=username,
+        )
+        raise TooManyRequests(retry_after=wait)
+
+
+@per_address
+def login() -> ResponseReturnValue:
+    """Check the credentials; the same answer for an unknown user and a wrong password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        username, password = form.username.data or "", form.password.data or ""
+        refuse_if_throttled(username)
+        user = User.by_username(username)
+        if user is None:
+            check_password_hash(
+                dummy_password_hash(current_app.config["PASSWORD_HASH_METHOD"]), password
+            )
+        elif user.check_password(password):
+            if not user.verified:
+                security_event("login_unverified", "Login before verifying", user_id=user.id)
+                resend = EmailForm(formdata=None, data={"email": user.email})
+                return render_template("auth/unverified.html", form=resend, email=user.email), 403
+            if user.rehash_if_needed(password):
+                db.session.commit()
+                security_event("password_rehashed", "Password hash upgraded", user_id=user.id)
+            log_in(user, remember=bool(form.remember.data))
+            security_event("login", "Logged in", user_id=user.id, username=user.username)
+            flash(f"Welcome back, {user.username}!", "success")
+            return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
+        record_login_failure(username)
+        # The address and request id come with every log line; the password never does.
+        security_event("login_failed", "Failed login", logging.WARNING, username=username[:64])
+        flash("Invalid username or password.", "error")
+    return render_template("auth/login.html", form=form)
+
+
+def logout() -> ResponseReturnValue:
+    """End the session everywhere: the server-side copy is deleted."""
+    user = logged_in_user()
+    log_out_here(user)
+    if user is not None:
+        security_event("logout", "Logged out", user_id=user.id)
+    flash("You have been logged out.", "info")
+    return redirect(url_for("main.index"))

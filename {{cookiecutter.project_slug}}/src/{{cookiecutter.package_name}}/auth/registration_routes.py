@@ -1,0 +1,103 @@
+"""Registering an account and confirming its address (URLs in this package's ``__init__.py``).
+
+Whether an address has an account is never shown: the pages are the same either way, and
+each sends one mail to the address typed in. Whether a username is free is shown.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError
+
+from {{ cookiecutter.package_name }}.core.database import db
+
+from . import emails
+from .events import security_event
+from .forms import EmailForm, RegisterForm
+from .links import INVALID, USED, VERIFY, link_problem, user_from_link
+from .models import User, utcnow
+from .throttles import per_address, per_email
+
+USERNAME_TAKEN = "That username is taken."
+
+
+@per_address
+@per_email
+def register() -> ResponseReturnValue:
+    """Create an unverified account and mail its confirm link.
+
+    The owner of an address in use gets a mail saying someone tried, instead of a link.
+    """
+    form = RegisterForm()
+    if form.validate_on_submit():
+        username, email = (form.username.data or "").strip(), form.email.data or ""
+        if User.by_username(username):
+            form.username.errors.append(USERNAME_TAKEN)  # type: ignore[attr-defined]
+        else:
+            user = User(username=username, email=email)
+            user.set_password(form.password.data or "")  # hashed either way: same timing
+            owner = User.by_email(email)
+            if owner is None:
+                db.session.add(user)
+                try:
+                    db.session.commit()
+                except IntegrityError:  # the same name or address a moment ago
+                    db.session.rollback()
+                    owner = User.by_email(email)
+                    if owner is None:
+                        form.username.errors.append(USERNAME_TAKEN)  # type: ignore[attr-defined]
+                        return render_template("auth/register.html", form=form), 400
+            if owner is None:
+                security_event(
+                    "registered", "Account registered", user_id=user.id, username=username
+                )
+                sent = emails.send_verification(user)
+            else:
+                security_event(
+                    "register_existing_email",
+                    "Registration with an address in use",
+                    username=username,
+                    user_id=owner.id,
+                )
+                sent = emails.send_registration_attempt(owner)
+            return emails.check_email_page(
+                email, sent, "auth.resend_verification", purpose="register"
+            )
+    status = 400 if form.errors else 200
+    return render_template("auth/register.html", form=form), status
+
+
+def verify_email(token: str) -> ResponseReturnValue:
+    """Confirm the address from the mailed link, once; then the owner can log in."""
+    retry = "auth.resend_verification"
+    user, payload = user_from_link(VERIFY, token, current_app.config["VERIFY_LINK_MAX_AGE"], retry)
+    if user.email != payload.get("e"):
+        link_problem("Link not valid", INVALID, 400, retry)
+    if user.verified:
+        link_problem("Link already used", USED, 410, "auth.login")
+    user.verified_at = utcnow()
+    db.session.commit()
+    security_event("email_verified", "Email address verified", user_id=user.id)
+    flash("Your email address is confirmed. You can log in now.", "success")
+    return redirect(url_for("auth.login"))
+
+
+@per_address
+@per_email
+def resend_verification() -> ResponseReturnValue:
+    """Mail a new confirm link; the same answer for any address."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        email = form.email.data or ""
+        user = User.by_email(email)
+        if user is None:
+            sent = emails.send_no_account(email, "a new confirmation link")
+        elif user.verified:
+            sent = emails.send_already_verified(user)
+        else:
+            sent = emails.send_verification(user)
+        security_event("verification_requested", "Confirmation link requested")
+        return emails.check_email_page(email, sent, "auth.resend_verification", purpose="verify")
+    status = 400 if form.errors else 200
+    return render_template("auth/resend.html", form=form), status
