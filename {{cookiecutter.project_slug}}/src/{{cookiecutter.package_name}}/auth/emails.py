@@ -1,4 +1,5 @@
-"""The account mails, each a plain-text and an HTML template in ``email/``, and the page after.
+"""The account mails, each a plain-text and an HTML template in ``email/``, and the forms
+that send one to the address typed in.
 
 Every ``send_*`` returns True if the mail was handed to the mail server, False if sending
 failed (already logged), so the page can say so and offer to try again.
@@ -6,10 +7,13 @@ failed (already logged), so the page can say so and offer to try again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, render_template
+from flask.typing import ResponseReturnValue
 
+from .events import security_event
 from .forms import EmailForm
 from .links import RESET, VERIFY, absolute_url, link_for
 from .models import User
@@ -103,3 +107,25 @@ def check_email_page(email: str, sent: bool, retry: str, purpose: str) -> str:
         form=retry_form,
         purpose=purpose,
     )
+
+
+def address_form(
+    template: str,
+    *,
+    mail: Callable[[User], bool],
+    asked_for: str,
+    event: tuple[str, str],
+    retry: str,
+    purpose: str,
+) -> ResponseReturnValue:
+    """A form that mails the address typed in: ``mail(user)`` to an account's owner, else a
+    note that no account uses the address, and the same page either way."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        email = form.email.data or ""
+        user = User.by_email(email)
+        sent = send_no_account(email, asked_for) if user is None else mail(user)
+        security_event(*event)
+        return check_email_page(email, sent, retry, purpose=purpose)
+    status = 400 if form.errors else 200
+    return render_template(template, form=form), status

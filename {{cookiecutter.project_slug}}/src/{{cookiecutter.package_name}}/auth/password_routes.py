@@ -22,9 +22,9 @@ from {{ cookiecutter.package_name }}.core.sessions import (
 from . import emails, signed_in_sessions
 from .current_user import login_required, the_user
 from .events import security_event
-from .forms import ChangePasswordForm, EmailForm, ResetPasswordForm
+from .forms import ChangePasswordForm, ResetPasswordForm
 from .links import RESET, USED, link_problem, password_fingerprint, user_from_link
-from .models import User, utcnow
+from .models import utcnow
 from .throttles import per_address, per_email
 
 
@@ -32,18 +32,14 @@ from .throttles import per_address, per_email
 @per_email
 def forgot_password() -> ResponseReturnValue:
     """Mail a reset link; the same answer for any address."""
-    form = EmailForm()
-    if form.validate_on_submit():
-        email = form.email.data or ""
-        user = User.by_email(email)
-        if user is None:
-            sent = emails.send_no_account(email, "a password reset")
-        else:
-            sent = emails.send_reset(user)
-        security_event("password_reset_requested", "Password reset requested")
-        return emails.check_email_page(email, sent, "auth.forgot_password", purpose="reset")
-    status = 400 if form.errors else 200
-    return render_template("auth/forgot.html", form=form), status
+    return emails.address_form(
+        "auth/forgot.html",
+        mail=emails.send_reset,
+        asked_for="a password reset",
+        event=("password_reset_requested", "Password reset requested"),
+        retry="auth.forgot_password",
+        purpose="reset",
+    )
 
 
 @per_address

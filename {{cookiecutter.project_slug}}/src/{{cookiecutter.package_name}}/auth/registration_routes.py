@@ -14,7 +14,7 @@ from {{ cookiecutter.package_name }}.core.database import db
 
 from . import emails
 from .events import security_event
-from .forms import EmailForm, RegisterForm
+from .forms import RegisterForm
 from .links import INVALID, USED, VERIFY, link_problem, user_from_link
 from .models import User, utcnow
 from .throttles import per_address, per_email
@@ -87,17 +87,18 @@ def verify_email(token: str) -> ResponseReturnValue:
 @per_email
 def resend_verification() -> ResponseReturnValue:
     """Mail a new confirm link; the same answer for any address."""
-    form = EmailForm()
-    if form.validate_on_submit():
-        email = form.email.data or ""
-        user = User.by_email(email)
-        if user is None:
-            sent = emails.send_no_account(email, "a new confirmation link")
-        elif user.verified:
-            sent = emails.send_already_verified(user)
-        else:
-            sent = emails.send_verification(user)
-        security_event("verification_requested", "Confirmation link requested")
-        return emails.check_email_page(email, sent, "auth.resend_verification", purpose="verify")
-    status = 400 if form.errors else 200
-    return render_template("auth/resend.html", form=form), status
+    return emails.address_form(
+        "auth/resend.html",
+        mail=confirm_or_say_confirmed,
+        asked_for="a new confirmation link",
+        event=("verification_requested", "Confirmation link requested"),
+        retry="auth.resend_verification",
+        purpose="verify",
+    )
+
+
+def confirm_or_say_confirmed(user: User) -> bool:
+    """A new confirm link, or a note that the address is confirmed already."""
+    if user.verified:
+        return emails.send_already_verified(user)
+    return emails.send_verification(user)
