@@ -52,11 +52,12 @@ def _dist_version(package: str) -> str:
 
 
 def in_process_spread(parts: dict, target: Target) -> Spread | None:
-    """bench/breakdown.py's view of a served target: its rounds' ratios of time per request."""
+    """bench/breakdown.py's view of a served target: per round, the ratio of the reference's
+    time per request to ours, each its fastest batch in that round."""
     ours, ref = parts.get(target.ours), parts.get(target.reference)
     if not ours or not ref:
         return None
-    pairs = zip(ref["rounds_us"], ours["rounds_us"], strict=True)
+    pairs = zip(ref["best_us"], ours["best_us"], strict=True)
     return Spread.of([theirs / mine for theirs, mine in pairs])
 
 
@@ -106,10 +107,12 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         f"Made by `make bench` on {time.strftime('%Y-%m-%d')} in "
         f"{(time.monotonic() - args.started) / 60:.1f} minutes.",
         "",
-        "Read+write rows, ours and stock, POST the same JSON body to the same view code; "
-        "the other rows are GETs. The home page rows render the baked default (examples and "
-        "account pages included); its session cookie holds the tour's counter, the logged-in "
-        "one comes from the real login form.",
+        "Read+write rows, ours and the references, POST the same JSON body to the same view "
+        "code; the other rows are GETs. The home page rows render the baked default "
+        "(examples and account pages included); its session cookie holds the tour's counter, "
+        "the logged-in one comes from the real login form. The design floor is bare Flask "
+        "with only the baked session interface, set up by the baked package's own settings "
+        "loader and init functions in the same environment (`bench/apps.py`).",
         "",
     ]
     for config in configs:
@@ -150,8 +153,11 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         "",
         NOISE_RULE + " The in-process column is `bench/breakdown.py`'s view of the same "
         f"requests ({breakdown.ROUNDS} interleaved rounds of the app called as a WSGI "
-        "callable; no server, socket or wrk sharing the machine): quieter, but blind to "
-        "the server and the network. Start-up is measured once, in fresh child processes "
+        "callable, each round's ratio taken between the fastest batches of "
+        f"{breakdown.BATCH} requests; no server, socket or wrk sharing the machine): "
+        "quieter, but without the server's own cost per request, which ours and the "
+        "reference share, so it shows every difference larger than served. Start-up is "
+        "measured once, in fresh child processes "
         f"with no server running ({len(extra['startup']['ratios']) if 'startup' in extra else 0} "
         "interleaved rounds, `bench/startup.py`), so its row repeats under every config; "
         "its in-process column is the CPU of the whole child, interpreter start included.",
