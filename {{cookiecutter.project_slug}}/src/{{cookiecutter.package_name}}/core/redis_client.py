@@ -1,7 +1,8 @@
 """The one Redis client of the app, built from config, and what a Redis fault becomes: a 503.
 
-Sessions and readiness go through one circuit breaker per app (``get_breaker()``), so a
-hung Redis costs one socket timeout, not one per request. Any Redis error that reaches
+Every call a request makes (sessions, rate-limit counters, readiness) goes through one
+circuit breaker per app and process (``guarded()``, ``get_breaker()``), so a hung Redis
+costs each process its first timeouts, not one per request. Any Redis error that reaches
 Flask (out of memory, read-only replica, loading, wrong password, unreachable) is answered
 by the 503 page with Retry-After and logged in one line: never a 500, never "logged out".
 
@@ -199,10 +200,10 @@ class LazyClient:
 
 
 def handle_redis_error(error: Exception) -> Response:
-    """The safety net: a Redis error from any view or hook (the limiter's too) is a 503.
+    """The safety net: a Redis error from any view or hook is a 503.
 
-    Calls made outside the breaker (the limiter has its own connection) still teach it
-    that Redis is unreachable, so the session requests that follow fail fast.
+    A call made outside the breaker (a view using the client directly) still teaches it
+    that Redis is unreachable, so the requests that follow fail fast.
     """
     if isinstance(error, UNREACHABLE) and not isinstance(error, CircuitOpen):
         get_breaker().record_failure()
