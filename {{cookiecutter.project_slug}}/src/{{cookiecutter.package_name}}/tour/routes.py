@@ -2,8 +2,8 @@
 
 Route options (defaults, strict_slashes, redirect_to), the regex URL converter, a
 response built by hand, a cookie, a file upload with ``secure_filename``, a class-based
-JSON view over the session, and a template filter. Delete this blueprint when you no
-longer need it (or bake with ``examples=no``).
+JSON view over the session, and a template filter. Delete the tour when you no longer
+need it: it is this {% if cookiecutter.auth == "yes" or cookiecutter.layout == "large" %}package{% else %}module{% endif %}, its templates, its tests and its line in ``create_app()``.
 """
 
 from __future__ import annotations
