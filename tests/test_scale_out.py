@@ -97,9 +97,12 @@ def run_python(project: Path, env: dict[str, str], code: str, *args: str) -> Non
 
 
 # `flask db upgrade`, once, before any instance starts (compose's migrate service).
-MIGRATE = (
-    "from flask_migrate import upgrade; from wsgi import app; app.app_context().push(); upgrade()"
-)
+MIGRATE = """
+import sys
+from flask.cli import main
+sys.argv[1:] = ["--app", "wsgi:app", "db", "upgrade"]
+main()
+"""
 # `flask users create NAME EMAIL` for each name: verified accounts, as an operator makes them.
 CREATE_USERS = """
 import sys

@@ -13,15 +13,19 @@ from collections.abc import Callable
 from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
+from {{ cookiecutter.package_name }}.core.page_cache import personal_when
+
 from . import account_routes, login_routes, password_routes, registration_routes
 from .cli import users_cli
-from .current_user import inject_current_user
+from .current_user import inject_current_user, logged_in_user
 
 # cli_group=None: the blueprint's commands are top-level, as `flask users ...`.
 bp = Blueprint("auth", __name__, cli_group=None{% if cookiecutter.layout == "large" %}, template_folder="templates"{% endif %})
 bp.cli.add_command(users_cli)
 bp.app_context_processor(inject_current_user)
 bp.add_app_template_filter(account_routes.when, "when")
+# A logged-in visitor's pages are their own: never served from the anonymous page cache.
+bp.record_once(lambda state: personal_when(state.app, lambda: logged_in_user() is not None))
 
 # Every page of the feature, under the /auth prefix create_app() registers it with. A page
 # with a form answers GET (the form) and POST (sending it); the views guard themselves.

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from flask import current_app, request
-from limits import RateLimitItem, parse
 
-from {{ cookiecutter.package_name }}.core.limiter import limiter, remote_address
+from {{ cookiecutter.package_name }}.core.limiter import limiter, parse, remote_address
 
 from .events import security_event
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
 
 
 def form_limit() -> str:
@@ -65,7 +68,7 @@ def account_name(username: str) -> str:
 
 def failure_limits() -> tuple[RateLimitItem, RateLimitItem]:
     """The account's failure budget, and "this address failed once" over the same window."""
-    budget = parse(current_app.config["ACCOUNT_FAILURE_LIMIT"])
+    (budget,) = parse(current_app.config["ACCOUNT_FAILURE_LIMIT"])
     return budget, type(budget)(1, budget.multiples)
 
 

@@ -79,6 +79,18 @@ def handle_unexpected(error: InternalServerError) -> Response:
     return render_error(error)
 
 
+def become_error_page(app: Flask, response: Response, error: HTTPException) -> None:
+    """Turn the response being finished into the page for ``error``, in place.
+
+    Raising after the view would reach Flask as an unhandled exception: a traceback in the
+    log for every request of an outage that is already logged in one line.
+    """
+    page = app.make_response(app.handle_http_exception(error))
+    response.status = page.status
+    response.headers = page.headers
+    response.set_data(page.get_data())
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers, and the Host check ahead of the features' own hooks."""
     app.register_error_handler(HTTPException, render_error)

@@ -1,23 +1,16 @@
 """Server-side sessions in Redis: Flask-Session's Redis interface, read only when used.
 
-Stock Flask-Session reads Redis when a request starts and writes the session back when it
-ends, whether the view used it or not. This subclass:
+Stock Flask-Session reads Redis as a request starts and writes the session back as it ends,
+used or not. This subclass reads on first use (a page that never touches ``session`` costs
+no Redis call and survives an outage); writes only a changed session, or one past half its
+lifetime (the expiry slides without a write per request); gives a new visitor an id and a
+key only once something is stored; keeps anonymous sessions SESSION_ANONYMOUS_LIFETIME and
+logged-in ones PERMANENT_SESSION_LIFETIME idle, SESSION_ABSOLUTE_LIFETIME at most (their
+pages ``no-store``); refuses to grow past SESSION_MAX_BYTES (413); and answers any Redis
+failure with the 503 page and one log line, through the app's breaker.
 
-* reads the first time the view touches ``session``: a health check or a static page that
-  carries a session cookie costs no Redis call and survives a Redis outage;
-* writes only when the session changed, or when less than half of its lifetime is left,
-  which slides the expiry without a write per request; a new visitor gets an id (and a
-  Redis key) only once a view stores something;
-* gives a session nobody logged in to SESSION_ANONYMOUS_LIFETIME, and a logged-in one
-  PERMANENT_SESSION_LIFETIME idle and SESSION_ABSOLUTE_LIFETIME at most, its pages sent
-  with ``Cache-Control: no-store``;
-* refuses a session that would grow past SESSION_MAX_BYTES with a 413, storing nothing;
-* turns any Redis failure into the 503 page with one log line, through the app's circuit
-  breaker, so a hung Redis fails fast.
-
-``rotate_session()`` at login: a new id (and CSRF secret), the same data, the old id dead at
-once, the absolute lifetime started. ``end_session()`` at logout: the Redis key deleted,
-not just the cookie.
+``rotate_session()`` at login: a new id and CSRF secret, the same data, the old id dead at
+once. ``end_session()`` at logout: the Redis key deleted, not just the cookie.
 """
 
 from __future__ import annotations
@@ -25,31 +18,26 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 from flask import Flask, Request, Response, current_app, session
-from flask.sessions import SessionMixin
 from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .csrf import rotate_csrf
-from .redis_client import LazyClient, RedisUnavailable, guarded
+from .errors import become_error_page
+from .lazy_session import LazySession, SessionStoreUnavailable, absolute_lifetime
+from .redis_client import LazyClient, guarded
 
 SID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 # Stored beside the data, never visible in ``session``.
 SAVED_AT = "_saved_at"
 LOGIN_AT = "_login_at"
 PERMANENT = "_permanent"
-
-
-class SessionStoreUnavailable(RedisUnavailable):
-    """Redis could not serve a request that needs the session."""
-
-    description = "Sessions are temporarily unavailable. Please try again in a few seconds."
 
 
 class SessionTooLarge(RequestEntityTooLarge):
@@ -63,82 +51,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str) or hasattr(value, "__html__"):
         return str(value)
     raise NotImplementedError(f"cannot store {type(value).__name__} in the session")
-
-
-class LazySession(SessionMixin):
-    """One request's session: its data is fetched from Redis the first time it is used.
-
-    A mapping built on the five methods below rather than a dict subclass, so every way of
-    reading or changing it (``get``, ``in``, ``items``, ``pop``, ``update``...) loads first.
-    """
-
-    def __init__(self, interface: LazyRedisSessionInterface, sid: str | None) -> None:
-        self.interface = interface
-        self.sid = sid  # None until something is stored: a new visitor costs no key
-        self.data: dict[str, Any] | None = None if sid else {}
-        self.stored = False  # Redis holds a copy under this sid
-        self.store_failed = False
-        self.modified = False
-        self.accessed = False
-        self.saved_at = 0.0
-        self.login_at = 0.0  # when rotate_session() last ran; 0 = never logged in
-        self.remember = bool(interface.permanent)
-
-    @property
-    def loaded(self) -> bool:
-        """True once the data is in memory (a new visitor's empty session counts as loaded)."""
-        return self.data is not None
-
-    def load(self) -> dict[str, Any]:
-        """The data, fetched now if this is the first use in this request."""
-        self.accessed = True
-        if self.data is None:
-            if self.store_failed:  # Redis failed once in this request: do not wait again
-                raise SessionStoreUnavailable()
-            self.interface.fetch(self)
-        assert self.data is not None  # noqa: S101 - fetch fills it or raises
-        return self.data
-
-    def __getitem__(self, key: str) -> Any:
-        return self.load()[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.load()[key] = value
-        self.modified = True
-
-    def __delitem__(self, key: str) -> None:
-        del self.load()[key]
-        self.modified = True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.load())
-
-    def __len__(self) -> int:
-        return len(self.load())
-
-    # The two reads views make most, without the generic mapping's detour.
-    def __contains__(self, key: object) -> bool:
-        return key in self.load()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``session.get``."""
-        return self.load().get(key, default)
-
-    def clear(self) -> None:
-        """Empty the session; the stored copy is deleted when the response is saved."""
-        self.load().clear()
-        self.modified = True
-
-    @property
-    def permanent(self) -> bool:
-        """Whether the cookie outlives the browser session ("remember me")."""
-        self.load()
-        return self.remember
-
-    @permanent.setter
-    def permanent(self, value: bool) -> None:
-        self.load()
-        self.remember, self.modified = bool(value), True
 
 
 class LazyRedisSessionInterface(RedisSessionInterface):
@@ -221,7 +133,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             session.store_failed = True
             raise
         login_at = float(data.pop(LOGIN_AT, 0)) if data else 0.0
-        if login_at and time.time() - login_at > self.absolute_lifetime():
+        if login_at and time.time() - login_at > absolute_lifetime(current_app):
             current_app.logger.info("Ending a session older than SESSION_ABSOLUTE_LIFETIME")
             self.forget(session)
             data = None
@@ -244,20 +156,6 @@ class LazyRedisSessionInterface(RedisSessionInterface):
                 raise
         session.stored = False
 
-    def absolute_lifetime(self) -> float:
-        """SESSION_ABSOLUTE_LIFETIME in seconds."""
-        limit: timedelta = current_app.config["SESSION_ABSOLUTE_LIFETIME"]
-        return limit.total_seconds()
-
-    def lifetime(self, app: Flask, session: LazySession) -> timedelta:
-        """How long this session may stay idle: shorter before a login, capped after one."""
-        idle: timedelta = app.permanent_session_lifetime
-        if not session.login_at:
-            anonymous: timedelta = app.config["SESSION_ANONYMOUS_LIFETIME"]
-            return min(idle, anonymous)
-        left = session.login_at + self.absolute_lifetime() - time.time()
-        return min(idle, timedelta(seconds=max(1, left)))
-
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
         """Write only what changed (or is due for a refresh); a page that never used the
         session returns here at once."""
@@ -277,7 +175,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def store(self, app: Flask, session: LazySession, response: Response) -> None:
         """Write, refresh or delete the stored copy, and set the cookie to match."""
-        lifetime = self.lifetime(app, session)
+        lifetime = session.lifetime(app)
         if session.data:
             due = time.time() - session.saved_at > lifetime.total_seconds() / 2
             if not (session.modified or due):
@@ -310,18 +208,6 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             secure=self.get_cookie_secure(app),
             samesite=self.get_cookie_samesite(app),
         )
-
-
-def become_error_page(app: Flask, response: Response, error: HTTPException) -> None:
-    """Turn the response being finished into the page for ``error``, in place.
-
-    Raising after the view would reach Flask as an unhandled exception: a traceback in the
-    log for every request of an outage that is already logged in one line.
-    """
-    page = app.make_response(app.handle_http_exception(error))
-    response.status = page.status
-    response.headers = page.headers
-    response.set_data(page.get_data())
 
 
 def _current() -> tuple[LazyRedisSessionInterface, LazySession]:
