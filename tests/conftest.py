@@ -140,13 +140,14 @@ def need_python(version: str) -> None:
         pytest.skip(reason)
 
 
-def locked_venv(project: Path, python_version: str) -> Path:
-    """The baked project's own environment, installed from its uv.lock with the dev tools.
+def locked_venv(project: Path, python_version: str, extras: tuple[str, ...] = ("dev",)) -> Path:
+    """The baked project's own environment, installed from its uv.lock with these extras.
 
     What a user of that variant gets: its pins, on its Python. Returns the venv's bin folder.
     """
     need_python(python_version)
-    synced = uv("sync", "--locked", "--extra", "dev", "--python", python_version, cwd=project)
+    options = [option for extra in extras for option in ("--extra", extra)]
+    synced = uv("sync", "--locked", *options, "--python", python_version, cwd=project)
     assert synced.returncode == 0, synced.stderr[-3000:]
     return project / ".venv" / "bin"
 

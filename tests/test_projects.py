@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CHOICES, bake, combination_id, free_port, serve, stop_group, wait_for_port
+from conftest import (
+    CHOICES,
+    bake,
+    combination_id,
+    free_port,
+    locked_venv,
+    serve,
+    stop_group,
+    wait_for_port,
+)
 
 PROJECT_SUITES = [
     {"layout": layout, "auth": auth, "examples": examples}
@@ -35,6 +44,33 @@ def test_baked_project_passes_its_own_tests(tmp_path, answers, redis_url):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+@pytest.mark.parametrize("version", CHOICES["python_version"][1:])
+def test_each_offered_python_runs_its_project_tests_and_linters(tmp_path, version, redis_url):
+    """The other python_version answers, each on its own interpreter from its own lock (the
+    suites above run on the template's Python)."""
+    project = bake(tmp_path, python_version=version)
+    venv = locked_venv(project, version, extras=("dev", "test"))
+    which = subprocess.run(
+        [venv / "python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+    )
+    assert which.stdout.strip() == version
+    for command in (
+        [venv / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [venv / "ruff", "check", "."],
+        [venv / "ruff", "format", "--check", "."],
+    ):
+        result = subprocess.run(
+            command,
+            cwd=project,
+            env=os.environ | {"REQUIRE_REDIS": "1"},
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 {%- if cookiecutter.auth == "yes" %}
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -30,7 +30,7 @@ from flask_migrate import upgrade
 from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.core.csrf import csrf, generate_csrf
 {%- if cookiecutter.auth == "yes" %}
-from {{ cookiecutter.package_name }}.core.database import enable_migrations
+from {{ cookiecutter.package_name }}.core.database import db, enable_migrations
 from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server, free_port
 {%- else %}
 from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server
@@ -134,8 +134,11 @@ def redis_conn(redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path: Path):
+def make_app(
+    redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path: Path
+) -> Iterator[Callable[..., Flask]]:
     """Build apps (testing config unless named) on the test Redis; keywords override config."""
+    made: list[Flask] = []
 
     def make(config_name: str = "testing", **overrides: object) -> Flask:
         settings: dict[str, object] = {
@@ -154,9 +157,16 @@ def make_app(redis_url: str, key_prefix: str, redis_conn: redis.Redis, tmp_path:
 {%- if cookiecutter.auth == "yes" %}
         enable_migrations(app)  # the tests migrate their databases as `flask db upgrade` does
 {%- endif %}
+        made.append(app)
         return app
 
-    return make
+    yield make
+{%- if cookiecutter.auth == "yes" %}
+    for app in made:  # close what the apps opened: pooled database connections
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
+{%- endif %}
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import statistics
 import time
 from datetime import timedelta
@@ -337,9 +339,8 @@ def test_an_old_password_hash_is_redone_at_the_next_login(
     new = make_auth_app(PASSWORD_HASH_METHOD=default)
 
     def stored_hash() -> str:
-        import sqlite3
-
-        with sqlite3.connect(tmp_path / "app.db") as db:
+        # closing(): sqlite3's own context manager commits but leaves the connection open.
+        with contextlib.closing(sqlite3.connect(tmp_path / "app.db")) as db:
             return db.execute("SELECT password_hash FROM users").fetchone()[0]
 
     assert stored_hash().startswith("pbkdf2:sha256:1000$")
