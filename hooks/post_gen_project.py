@@ -17,6 +17,8 @@ FEATURE_FILES = {
         "src/{package}/migrations",
         "tests/test_auth.py",
         "tests/test_accounts.py",
+        "tests/test_mail_budget.py",
+        "tests/test_passwords.py",
         "tests/test_migrations.py",
         "tests/test_database.py",
         "tests/postgres_server.py",

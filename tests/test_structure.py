@@ -42,6 +42,7 @@ FEATURE_WORDS = {
         "EMAIL_RATE_LIMIT",
         "ACCOUNT_FAILURE_LIMIT",
         "PASSWORD_HASH_METHOD",
+        "PASSWORD_HASH_CONCURRENCY",
         "LINK_MAX_AGE",
         "SESSION_SEEN_INTERVAL",
         "## Accounts",

@@ -133,11 +133,16 @@ class Config:
     # it are refused; an address with no failure still gets its try, so the owner is never
     # locked out by someone else's guesses.
     ACCOUNT_FAILURE_LIMIT = "10 per 15 minutes"
-    # Mails the account forms may send to one address (register, resend, forgot password).
+    # Mails the account forms may send to one mailbox, all forms together (register, resend,
+    # forgot password), however its address is spelled.
     EMAIL_RATE_LIMIT = "5 per hour"
     # werkzeug's hashing method ("scrypt", "pbkdf2:sha256:600000"); a stored hash made
     # another way is redone at the owner's next login.
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
+    # Password hashes made or checked at once per process; a request that would start one
+    # more gets a 503 with Retry-After at once. Fewer than gunicorn's threads, so a burst of
+    # logins leaves threads free for every other page.
+    PASSWORD_HASH_CONCURRENCY = 2
     VERIFY_LINK_MAX_AGE = timedelta(hours=48)
     RESET_LINK_MAX_AGE = timedelta(hours=1)
     # "Last seen" on the sessions page is written at most this often per session.

@@ -19,6 +19,7 @@ from .current_user import login_required, the_user
 from .events import security_event
 from .forms import DeleteAccountForm
 from .login_routes import logout
+from .passwords import accepted_form
 from .signals import account_deleted
 from .throttles import per_address
 
@@ -77,7 +78,7 @@ def delete_account() -> ResponseReturnValue:
     user = the_user()
     form = DeleteAccountForm()
     if form.validate_on_submit():
-        if not user.check_password(form.password.data or ""):
+        if accepted_form(user.check_password, form.password.data or "") is None:
             form.password.errors.append("That is not your password.")  # type: ignore[attr-defined]
             return render_template("auth/delete.html", form=form), 400
         user_id, username, address = user.id, user.username, user.email

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from wtforms import BooleanField, EmailField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from {{ cookiecutter.package_name }}.core.csrf import CsrfForm
 
-from .passwords import PASSWORD_MAX, PASSWORD_MIN, password_problem
+from .normalise import mail_address
+from .passwords import PASSWORD_MAX, length_problem, password_problem
 
 
 def normalise_email(form: CsrfForm, field: Field) -> None:
-    """Check the address and replace it with its normalised, lowercase form."""
+    """Check the address and replace it with the one the app mails (``mail_address``)."""
     try:
-        field.data = validate_email(field.data or "", check_deliverability=False).normalized.lower()
+        field.data = mail_address(field.data or "")
     except EmailNotValidError as exc:
         raise ValidationError(str(exc)) from exc
+
+
+def password_length(form: CsrfForm, field: Field) -> None:
+    """NIST's length bounds, counting only the characters that show."""
+    problem = length_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
 
 
 def email_field() -> EmailField:
@@ -26,9 +34,7 @@ def email_field() -> EmailField:
 
 def new_password_field(label: str = "Password") -> PasswordField:
     """A password to set: NIST's length bounds (the form checks the rest)."""
-    return PasswordField(
-        label, validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)]
-    )
+    return PasswordField(label, validators=[DataRequired(), password_length])
 
 
 class NewPasswordForm(CsrfForm):
@@ -102,5 +108,11 @@ class ChangePasswordForm(NewPasswordForm):
 
 class DeleteAccountForm(CsrfForm):
     """Delete the account; the password proves it is the owner."""
+
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+
+
+class ConfirmEmailForm(CsrfForm):
+    """Confirm the address from its link; the password proves who registered the account."""
 
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])

@@ -22,6 +22,7 @@ from .current_user import log_in, log_out_here, logged_in_user
 from .events import security_event
 from .forms import EmailForm, LoginForm
 from .models import User
+from .passwords import accepted_form, normalise_password
 from .throttles import login_refused, per_address, record_login_failure
 
 
@@ -39,6 +40,15 @@ def safe_next(target: str | None) -> str | None:
 def dummy_password_hash(method: str) -> str:
     """A hash to check against when the user does not exist, so both cases take as long."""
     return generate_password_hash(secrets.token_urlsafe(16), method=method)
+
+
+def upgrade_hash(user: User, password: str, matched: str) -> bool:
+    """After a successful login: redo a hash made from the password as typed (before
+    passwords were normalised) or with old settings. True if redone."""
+    if matched != normalise_password(password):
+        user.set_password(password)
+        return True
+    return user.rehash_if_needed(password)
 
 
 def refuse_if_throttled(username: str) -> None:
@@ -64,15 +74,14 @@ def login() -> ResponseReturnValue:
         refuse_if_throttled(username)
         user = User.by_username(username)
         if user is None:
-            check_password_hash(
-                dummy_password_hash(current_app.config["PASSWORD_HASH_METHOD"]), password
-            )
-        elif user.check_password(password):
+            dummy = dummy_password_hash(current_app.config["PASSWORD_HASH_METHOD"])
+            accepted_form(functools.partial(check_password_hash, dummy), password)
+        elif (matched := accepted_form(user.check_password, password)) is not None:
             if not user.verified:
                 security_event("login_unverified", "Login before verifying", user_id=user.id)
                 resend = EmailForm(formdata=None, data={"email": user.email})
                 return render_template("auth/unverified.html", form=resend, email=user.email), 403
-            if user.rehash_if_needed(password):
+            if upgrade_hash(user, password, matched):
                 db.session.commit()
                 security_event("password_rehashed", "Password hash upgraded", user_id=user.id)
             log_in(user, remember=bool(form.remember.data))

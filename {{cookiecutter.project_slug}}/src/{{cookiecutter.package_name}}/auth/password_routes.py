@@ -25,6 +25,7 @@ from .events import security_event
 from .forms import ChangePasswordForm, ResetPasswordForm
 from .links import RESET, USED, link_problem, password_fingerprint, user_from_link
 from .models import utcnow
+from .passwords import accepted_form
 from .throttles import per_address, per_email
 
 
@@ -76,7 +77,7 @@ def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     form.identity = (user.username, user.email)
     if form.validate_on_submit():
-        if not user.check_password(form.current_password.data or ""):
+        if accepted_form(user.check_password, form.current_password.data or "") is None:
             security_event(
                 "password_change_failed", "Wrong current password", logging.WARNING, user_id=user.id
             )

@@ -1,5 +1,10 @@
 """Password rules after NIST SP 800-63B: long enough, not common, not the user's own name.
 
+A password is NFKC-normalised (``normalise``) before it is checked against the rules,
+hashed or compared, so every way of typing it is the same password (SP 800-63B 5.1.1.2);
+its length counts only the characters that show. Hashes made before passwords were
+normalised still match the text as typed, and login redoes them.
+
 ``common-passwords.txt.gz`` is Django's list of the 20,000 commonest passwords
 (django/contrib/auth/common-passwords.txt.gz from the Django 5.2 wheel, compiled by Royce
 Williams; BSD-3-Clause, Copyright (c) Django Software Foundation and contributors).
@@ -11,17 +16,24 @@ from __future__ import annotations
 import functools
 import gzip
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
 from pathlib import Path
 
 from flask import current_app
 from werkzeug.security import generate_password_hash
 
+from .hash_slots import hash_slot
+from .normalise import nfkc, visible_length
+
 PASSWORD_MIN = 8
 # NIST asks to allow at least 64; the bound keeps anyone from making the server hash megabytes.
 PASSWORD_MAX = 128
 COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
+LENGTH_RULE = (
+    f"Use between {PASSWORD_MIN} and {PASSWORD_MAX} characters; spaces and invisible "
+    f"characters do not count towards the {PASSWORD_MIN}."
+)
 # As Django: a password this close to the username, the email or a part of them is refused.
 MAX_SIMILARITY = 0.7
 
@@ -47,8 +59,21 @@ def too_similar(password: str, identity: Iterable[str]) -> bool:
     return False
 
 
+def normalise_password(password: str) -> str:
+    """The text that is hashed and compared: the password in NFKC."""
+    return nfkc(password)
+
+
+def length_problem(password: str) -> str | None:
+    """LENGTH_RULE if the password breaks it, else None."""
+    if visible_length(password) < PASSWORD_MIN or len(password) > PASSWORD_MAX:
+        return LENGTH_RULE
+    return None
+
+
 def password_problem(password: str, identity: Iterable[str] = ()) -> str | None:
     """Why this password is refused, or None. Length is checked by the form field."""
+    password = normalise_password(password)
     if password.lower().strip() in common_passwords():
         return "This password is one of the most common ones; choose another."
     if too_similar(password, identity):
@@ -57,8 +82,24 @@ def password_problem(password: str, identity: Iterable[str] = ()) -> str | None:
 
 
 def hash_password(password: str) -> str:
-    """A salted hash made with PASSWORD_HASH_METHOD."""
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    """A salted hash of the normalised password, made with PASSWORD_HASH_METHOD."""
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    with hash_slot():
+        return generate_password_hash(normalise_password(password), method=method)
+
+
+def accepted_form(check: Callable[[str], bool], password: str) -> str | None:
+    """The form of the typed password that ``check`` (a stored hash's) accepts, or None.
+
+    The normalised form first, then the text as typed (what a hash made before passwords
+    were normalised holds), in one hashing slot. Login tries an unknown user's password on
+    a dummy hash the same way, so both take as long.
+    """
+    with hash_slot():
+        for candidate in dict.fromkeys((normalise_password(password), password)):
+            if check(candidate):
+                return candidate
+    return None
 
 
 @functools.cache

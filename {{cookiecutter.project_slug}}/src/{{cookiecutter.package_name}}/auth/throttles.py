@@ -2,8 +2,15 @@
 
 * Per client address: LOGIN_RATE_LIMIT on every POST of login, register and each password
   form (``@per_address``).
-* Per target address: EMAIL_RATE_LIMIT on the forms that send mail to the address typed in
-  (``@per_email``).
+* Per mailbox: one EMAIL_RATE_LIMIT budget shared by every form that mails the address typed
+  in (register, resend the confirmation link, forgot password: ``@per_email``), however
+  many clients ask. It is keyed on the address as the app would mail it
+  (``normalise.mail_address``, the forms' own normalisation), so no spelling of a mailbox
+  (case, fullwidth letters, invisible code points) has a budget of its own. It is counted
+  on every POST of those forms whose address the form would accept, before the view runs
+  and before anything asks whether an account uses the address: the page, or the 429 once
+  the budget is spent, is the same either way. A POST whose address the form refuses mails
+  nobody and is not counted here.
 * Per account, failures only: after ACCOUNT_FAILURE_LIMIT failed logins on one username
   (from anywhere), an address that has itself failed on it is refused until the window
   passes; an address that has not failed still gets its try. Guesses spread over many
@@ -13,15 +20,24 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from email_validator import EmailNotValidError
 from flask import current_app, request
 
-from {{ cookiecutter.package_name }}.core.limiter import limiter, parse, remote_address
+from {{ cookiecutter.package_name }}.core.limiter import (
+    limiter,
+    parse,
+    remote_address,
+    too_many_requests,
+)
 
 from .events import security_event
+from .normalise import mail_address
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -33,21 +49,9 @@ def form_limit() -> str:
     return limit
 
 
-def email_limit() -> str:
-    """The per-target-address limit of the forms that send mail."""
-    limit: str = current_app.config["EMAIL_RATE_LIMIT"]
-    return limit
-
-
 def client_key() -> str:
     """Throttle key: the client address (behind proxies, set PROXY_FIX so it is real)."""
     return f"auth-ip:{remote_address()}"
-
-
-def email_key() -> str:
-    """Throttle key: the address a mail would go to, whoever asks."""
-    address = request.form.get("email", "").strip().lower()[:254]
-    return f"auth-email:{address}"
 
 
 def log_breach(limit: RateLimitItem) -> None:
@@ -92,7 +96,29 @@ def record_login_failure(username: str) -> None:
     limiter.hit(once, "login-failed-from", account, address)
 
 
+def count_mail_to(typed: str) -> None:
+    """Count a request to mail ``typed`` against its mailbox's budget; 429 once it is spent."""
+    try:
+        address = mail_address(typed)
+    except EmailNotValidError:
+        return  # the form refuses it: no mail goes anywhere
+    for limit in parse(current_app.config["EMAIL_RATE_LIMIT"]):
+        if not limiter.hit(limit, "auth-mailbox", address):
+            log_breach(limit)
+            raise too_many_requests(limit)
+
+
+def per_email(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a form that mails the address typed in: each POST counts against it."""
+
+    @functools.wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        if request.method == "POST":
+            count_mail_to(request.form.get("email", ""))
+        return view(*args, **kwargs)
+
+    return limited
+
+
 # Every POST of an account form counts against the client address.
 per_address = limiter.limit(form_limit, key_func=client_key, methods=["POST"], on_breach=log_breach)
-# Forms that mail the address typed in also count against that address.
-per_email = limiter.limit(email_limit, key_func=email_key, methods=["POST"], on_breach=log_breach)
