@@ -7,8 +7,11 @@ from datetime import timedelta
 
 import click
 import pytest
+from sqlalchemy import select
 
 from conftest import PASSWORD, AuthActions, csrf_token
+from {{ cookiecutter.package_name }}.auth.models import User, utcnow
+from {{ cookiecutter.package_name }}.core.database import db
 
 NEW_PASSWORD = "a brand new passphrase"
 PRODUCTION_SECRET = "Kq3v8ZtW1mXy7RbN0pLs4HdJ6fGc2TaE9uYo5wVi"
@@ -241,6 +244,53 @@ def test_deleting_the_account(alice, app, client, mailbox):
     assert alice.login().status_code == 200
     # The address is free again.
     assert "Check your inbox" in alice.register().get_data(as_text=True)
+
+
+def user_id(app, username: str) -> int | None:
+    with app.app_context():
+        return db.session.scalar(select(User.id).where(User.username == username))
+
+
+def lose_session_lists(app, redis_conn) -> None:
+    """Delete every user's list of sessions, as Redis evicting keys can."""
+    lists = list(redis_conn.scan_iter(match=f"{app.config['SESSION_KEY_PREFIX']}user:*"))
+    assert lists
+    redis_conn.delete(*lists)
+
+
+def test_a_deleted_accounts_other_browser_never_becomes_the_next_account(
+    database_url, make_auth_app, mailbox, redis_conn
+):
+    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
+    alice = AuthActions(app.test_client(), mailbox)
+    alice.signup()
+    alice.login()
+    phone = second_browser(app, mailbox)
+    alice_id = user_id(app, "alice")
+    lose_session_lists(app, redis_conn)
+    alice.post("/auth/delete", {"password": PASSWORD})
+
+    bob = AuthActions(app.test_client(), mailbox)
+    bob.signup(username="bob", email="bob@example.com")
+    assert bob.login(username="bob").status_code == 302
+    assert user_id(app, "bob") > alice_id
+    assert not logged_in(phone.client)
+    assert "bob" not in page(phone.client)
+
+
+def test_a_session_ends_when_its_accounts_id_names_another_account(alice, app, mailbox, redis_conn):
+    phone = second_browser(app, mailbox)
+    alice_id = user_id(app, "alice")
+    lose_session_lists(app, redis_conn)
+    alice.post("/auth/delete", {"password": PASSWORD})
+    # What a database that gives ids again would do (SQLite did, before AUTOINCREMENT).
+    with app.app_context():
+        bob = User(id=alice_id, username="bob", email="bob@example.com", verified_at=utcnow())
+        bob.set_password(PASSWORD)
+        db.session.add(bob)
+        db.session.commit()
+    assert not logged_in(phone.client)
+    assert "bob" not in page(phone.client)
 
 
 @pytest.mark.parametrize("path", ["/auth/password", "/auth/sessions", "/auth/delete"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -66,6 +67,47 @@ def test_upgrade_from_0001_keeps_users_able_to_log_in(make_app, upgrade_url, mai
         columns = {column["name"] for column in sa.inspect(engine).get_columns("users")}
         assert "verified_at" not in columns
         assert "password_changed_at" not in columns
+        downgrade(revision="base")
+        engine.dispose()  # before the fixture drops the database under it
+
+
+def add_user(connection, name: str, **columns: str) -> int:
+    """Insert a user with the columns the schema at hand needs; its id."""
+    values = {"username": name, "email": f"{name}@example.com", "password_hash": "x"}
+    values |= {"created_at": datetime.now(UTC), **columns}
+    users = sa.table("users", sa.column("id"), *(sa.column(column) for column in values))
+    return connection.execute(users.insert().values(values).returning(users.c.id)).scalar_one()
+
+
+def test_upgrade_to_0003_keys_every_account_and_never_gives_an_id_again(make_app, upgrade_url):
+    app = make_app(SQLALCHEMY_DATABASE_URI=upgrade_url)
+    with app.app_context():
+        upgrade(revision="0002")
+        engine = app.extensions["migrate"].db.engine
+        with engine.begin() as connection:
+            add_user(connection, "alice")
+            add_user(connection, "bob")
+        upgrade()
+        with engine.begin() as connection:
+            keys = connection.execute(sa.text("SELECT session_key FROM users")).scalars().all()
+            assert len(set(keys)) == 2
+            assert all(len(key) == 32 for key in keys)
+            carol = add_user(connection, "carol", session_key="k" * 32)
+            connection.execute(sa.text("DELETE FROM users WHERE username = 'carol'"))
+            assert add_user(connection, "dave", session_key="d" * 32) > carol
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            add_user(connection, "ALICE", session_key="a" * 32)  # the username index is kept
+
+        downgrade(revision="0002")
+        columns = {column["name"] for column in sa.inspect(engine).get_columns("users")}
+        assert "session_key" not in columns
+        with engine.begin() as connection:
+            users = connection.execute(sa.text("SELECT username FROM users ORDER BY id"))
+            assert users.scalars().all() == ["alice", "bob", "dave"]
+            add_user(connection, "erin")
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            add_user(connection, "Alice")
+        upgrade()
         downgrade(revision="base")
         engine.dispose()  # before the fixture drops the database under it
 

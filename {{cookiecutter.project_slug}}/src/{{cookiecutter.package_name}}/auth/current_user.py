@@ -31,12 +31,16 @@ def logged_in_user() -> User | None:
     """The logged-in user, read from the session the first time a request asks.
 
     While Redis is down the session read raises, and the page is a 503: never "logged
-    out". A session that logged in before the password last changed is ended here.
+    out". A session is ended here if its account is gone, if its id now names another
+    account (the session's key is not that account's), or if it logged in before the
+    password last changed: none of that needs the user's list of sessions in Redis.
     """
     if "user" not in g:
         user_id = session.get("user_id")
         user = db.session.get(User, user_id) if user_id else None
-        if user is not None and user.password_changed_since(session.get("auth_at", 0)):
+        if user_id and (
+            user is None or not user.holds(session.get("user_key"), session.get("auth_at", 0))
+        ):
             end_session()
             user = None
         elif user is not None:
@@ -86,6 +90,7 @@ def log_in(user: User, remember: bool) -> None:
     """
     rotate_session()
     session["user_id"] = user.id
+    session["user_key"] = user.session_key
     session["auth_at"] = session["seen"] = int(time.time())
     session.permanent = remember
     signed_in_sessions.record_login(user.id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, String, func, select
+from sqlalchemy import DateTime, Identity, Index, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash
 
@@ -18,6 +20,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_session_key() -> str:
+    """A random value of the account's own, that the account's sessions carry."""
+    return secrets.token_hex(16)
+
+
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; every one we store is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -28,7 +35,9 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "users"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    # Never reused (an identity column; AUTOINCREMENT on SQLite): a deleted account's id
+    # never names a newer one.
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     username: Mapped[str] = mapped_column(String(32))
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
@@ -37,9 +46,15 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Sessions that logged in before this moment are no longer accepted.
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Stored in each session at login and checked on every use: a session whose account is
+    # gone, or whose id now names another account, is ended.
+    session_key: Mapped[str] = mapped_column(String(32), default=new_session_key)
 
     # "Alice" and "alice" are the same user.
-    __table_args__ = (Index("ix_users_username_lower", func.lower(username), unique=True),)
+    __table_args__ = (
+        Index("ix_users_username_lower", func.lower(username), unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     @property
     def verified(self) -> bool:
@@ -71,6 +86,13 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         if self.password_changed_at is None:
             return False
         return int(as_utc(self.password_changed_at).timestamp()) > timestamp
+
+    def holds(self, session_key: object, auth_at: float) -> bool:
+        """True if a session that logged in at ``auth_at`` with ``session_key`` is still ours."""
+        if not isinstance(session_key, str) or not session_key.isascii():
+            return False
+        same = hmac.compare_digest(session_key, self.session_key)
+        return same and not self.password_changed_since(auth_at)
 
     @classmethod
     def by_username(cls, username: str) -> User | None:

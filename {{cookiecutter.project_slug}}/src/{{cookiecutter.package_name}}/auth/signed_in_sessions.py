@@ -2,9 +2,11 @@
 
 One Redis hash per user, ``<SESSION_KEY_PREFIX>user:<id>``: field ``<sid>`` holds when the
 session started, its address and browser (JSON); field ``<sid>:seen`` when it was last
-used. The session itself carries only the user id and two timestamps, so it stays small.
-Logins add a field, logouts and rotations move or remove it, and listing drops the ids
-whose session key has expired. Any number of app instances share it through Redis.
+used. The session itself carries only the user id, the account's session key and two
+timestamps, so it stays small. Logins add a field, logouts and rotations move or remove it,
+and listing drops the ids whose session has expired. Any number of app instances share it
+through Redis. Losing it (an eviction) lists nothing but keeps no deleted account's session
+usable: ``current_user`` checks every session against its account's row.
 """
 
 from __future__ import annotations
