@@ -2,11 +2,15 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-12-02
+Create Date: 2026-12-06
 """
+
+import contextlib
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.operations import BatchOperations
 
 revision = "0003"
 down_revision = "0002"
@@ -44,7 +48,7 @@ def users_table(session_key_nullable: bool) -> sa.Table:
     """The users table with ``session_key``, for batch mode to copy on SQLite.
 
     Given rather than reflected: SQLite's reflection skips (with a warning) the expression
-    index on lower(username), which is made again after each copy.
+    index on lower(username), which copy_on_sqlite makes again.
     """
     return sa.Table(
         "users",
@@ -61,19 +65,18 @@ def users_table(session_key_nullable: bool) -> sa.Table:
     )
 
 
-def recreate_on_sqlite(autoincrement: bool, session_key_nullable: bool) -> sa.Table:
-    """Drop the username index and begin a batch that copies the table (see users_table)."""
+@contextlib.contextmanager
+def copy_on_sqlite(autoincrement: bool, session_key_nullable: bool) -> Iterator[BatchOperations]:
+    """A batch that copies the users table into a new one, with its username index."""
     op.drop_index(USERNAME_INDEX, table_name="users")
-    return op.batch_alter_table(
+    with op.batch_alter_table(
         "users",
         recreate="always",
         copy_from=users_table(session_key_nullable),
         table_kwargs={"sqlite_autoincrement": autoincrement},
-    )
-
-
-def create_username_index() -> None:
-    """Usernames unique whatever their case, as 0001 made them."""
+    ) as batch:
+        yield batch
+    # Usernames are unique whatever their case, as 0001 made them.
     op.create_index(USERNAME_INDEX, "users", [sa.text("lower(username)")], unique=True)
 
 
@@ -89,9 +92,8 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("session_key", sa.String(length=32), nullable=True))
     op.execute(sa.text(KEY_EVERY_ACCOUNT[dialect]))
     if dialect == "sqlite":
-        with recreate_on_sqlite(autoincrement=True, session_key_nullable=True) as batch:
+        with copy_on_sqlite(autoincrement=True, session_key_nullable=True) as batch:
             batch.alter_column("session_key", existing_type=sa.String(length=32), nullable=False)
-        create_username_index()
         return
     op.alter_column("users", "session_key", existing_type=sa.String(length=32), nullable=False)
     for statement in SERIAL_TO_IDENTITY:
@@ -101,9 +103,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop ``session_key``; ids as 0002 made them (the counter goes on from where it is)."""
     if op.get_context().dialect.name == "sqlite":
-        with recreate_on_sqlite(autoincrement=False, session_key_nullable=False) as batch:
+        with copy_on_sqlite(autoincrement=False, session_key_nullable=False) as batch:
             batch.drop_column("session_key")
-        create_username_index()
         return
     for statement in IDENTITY_TO_SERIAL:
         op.execute(sa.text(statement))
