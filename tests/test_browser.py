@@ -103,7 +103,7 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         page.goto(server + "/")
         expect(page).to_have_title("Home · Flask Starter App")
 
-        # Register, open the mail, follow its link.
+        # Register, open the mail, follow its link, confirm with the password.
         page.get_by_role("link", name="Register").click()
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Email").fill("alice@example.com")
@@ -112,6 +112,8 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         page.get_by_role("button", name="Register").click()
         expect(page.get_by_role("heading", name="Check your inbox")).to_be_visible()
         page.goto(inbox.handler.link("alice@example.com"))
+        page.get_by_label("Password").fill("correct horse battery")
+        page.get_by_role("button", name="Confirm my address").click()
         confirmed = "Your email address is confirmed. You can log in now."
         expect(page.locator(".flash-success")).to_have_text(confirmed)
 

@@ -55,7 +55,9 @@ def test_register_confirm_login_story(app, client, auth, mailbox):
 
     link = mailbox.link("alice@example.com")
     assert link.startswith("/auth/verify/")
-    response = client.get(link)
+    assert "Confirm your email address" in page(client, link)  # opening it changes nothing
+    assert auth.login().status_code == 403
+    response = auth.confirm()
     assert response.headers["Location"] == "/auth/login"
     assert "Your email address is confirmed." in page(client, "/auth/login")
 
@@ -355,11 +357,47 @@ def confirm_token(mailbox) -> str:
 
 def test_a_confirm_link_works_once(auth, client, mailbox):
     auth.register()
-    link = mailbox.link("alice@example.com")
-    assert client.get(link).status_code == 302
-    again = client.get(link)
+    assert auth.confirm().status_code == 302
+    again = auth.confirm()
     assert again.status_code == 410
     assert "Link already used" in again.get_data(as_text=True)
+
+
+MALLORY_PASSWORD = "mallory's own passphrase"
+ALICE_PASSWORD = "seven purple giraffes dance"
+
+
+def test_an_account_made_with_someone_elses_address_is_theirs_once_they_act(app, mailbox):
+    # mallory registers alice's address with a password of mallory's own.
+    mallory = AuthActions(app.test_client(), mailbox)
+    mallory.register(username="mallory", email="alice@example.com", password=MALLORY_PASSWORD)
+    alice = AuthActions(app.test_client(), mailbox)
+
+    # alice opens the confirm mail she did not ask for: the link alone confirms nothing.
+    confirm_link = mailbox.link("alice@example.com")
+    opened = page(alice.client, confirm_link)
+    assert "Not your account, or forgot its password?" in opened
+    wrong = alice.confirm(password="a guess at mallory's")
+    assert wrong.status_code == 400
+    assert "That is not the password of this account." in wrong.get_data(as_text=True)
+    assert mallory.login("mallory", MALLORY_PASSWORD).status_code == 403  # still unconfirmed
+
+    # Registering herself, she is told how to make the account hers.
+    alice.register(username="alice", email="alice@example.com")
+    note = mailbox.text(mailbox.last("alice@example.com"))
+    assert "never confirmed" in note
+    assert "/auth/password/forgot" in note
+
+    # A new password through "forgot password" confirms the address and locks mallory out.
+    alice.post("/auth/password/forgot", {"email": "alice@example.com"})
+    reset_link = mailbox.link("alice@example.com")
+    alice.post(reset_link, {"password": ALICE_PASSWORD, "confirm": ALICE_PASSWORD})
+    refused = mallory.login("mallory", MALLORY_PASSWORD)
+    assert "Invalid username or password." in refused.get_data(as_text=True)
+    assert mallory.client.get("/auth/account").status_code == 302
+    assert mallory.client.get(confirm_link).status_code == 410
+    assert alice.login("mallory", ALICE_PASSWORD).status_code == 302
+    assert "alice@example.com" in page(alice.client, "/auth/account")
 
 
 def test_an_expired_confirm_link_changes_nothing(make_auth_app, mailbox):

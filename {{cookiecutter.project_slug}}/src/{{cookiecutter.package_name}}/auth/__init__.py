@@ -32,7 +32,7 @@ bp.record_once(lambda state: personal_when(state.app, lambda: logged_in_user() i
 FORM = ["GET", "POST"]
 PAGES: list[tuple[str, Callable[..., ResponseReturnValue], list[str]]] = [
     ("/register", registration_routes.register, FORM),
-    ("/verify/<token>", registration_routes.verify_email, ["GET"]),
+    ("/verify/<token>", registration_routes.verify_email, FORM),
     ("/verify", registration_routes.resend_verification, FORM),
     ("/login", login_routes.login, FORM),
     ("/logout", login_routes.logout, ["POST"]),

@@ -2,9 +2,16 @@
 
 Whether an address has an account is never shown: the pages are the same either way, and
 each sends one mail to the address typed in. Whether a username is free is shown.
+
+Confirming takes the link and the account's password. Anyone can register an address that
+is not theirs; when its owner opens the mail, they do not know that password, so the account
+stays unusable until they choose a new one with "forgot password", which confirms the
+address and ends every session: whoever registered it is locked out for good.
 """
 
 from __future__ import annotations
+
+import logging
 
 from flask import current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -14,9 +21,10 @@ from {{ cookiecutter.package_name }}.core.database import db
 
 from . import emails
 from .events import security_event
-from .forms import RegisterForm
+from .forms import ConfirmEmailForm, EmailForm, RegisterForm
 from .links import INVALID, USED, VERIFY, link_problem, user_from_link
 from .models import User, utcnow
+from .passwords import accepted_form
 from .throttles import per_address, per_email
 
 USERNAME_TAKEN = "That username is taken."
@@ -68,19 +76,34 @@ def register() -> ResponseReturnValue:
     return render_template("auth/register.html", form=form), status
 
 
+@per_address
 def verify_email(token: str) -> ResponseReturnValue:
-    """Confirm the address from the mailed link, once; then the owner can log in."""
+    """Confirm the address from the mailed link and the account's password, once.
+
+    Opening the link changes nothing (nor does a mail scanner fetching it); the page asks
+    for the password, and offers "forgot password" to whoever did not register.
+    """
     retry = "auth.resend_verification"
     user, payload = user_from_link(VERIFY, token, current_app.config["VERIFY_LINK_MAX_AGE"], retry)
     if user.email != payload.get("e"):
         link_problem("Link not valid", INVALID, 400, retry)
     if user.verified:
         link_problem("Link already used", USED, 410, "auth.login")
-    user.verified_at = utcnow()
-    db.session.commit()
-    security_event("email_verified", "Email address verified", user_id=user.id)
-    flash("Your email address is confirmed. You can log in now.", "success")
-    return redirect(url_for("auth.login"))
+    form = ConfirmEmailForm()
+    if form.validate_on_submit():
+        if accepted_form(user.check_password, form.password.data or "") is not None:
+            user.verified_at = utcnow()
+            db.session.commit()
+            security_event("email_verified", "Email address verified", user_id=user.id)
+            flash("Your email address is confirmed. You can log in now.", "success")
+            return redirect(url_for("auth.login"))
+        security_event(
+            "verify_failed", "Wrong password on a confirm link", logging.WARNING, user_id=user.id
+        )
+        form.password.errors.append("That is not the password of this account.")  # type: ignore[attr-defined]
+    status = 400 if form.errors else 200
+    reset_form = EmailForm(formdata=None, data={"email": user.email})
+    return render_template("auth/confirm.html", form=form, reset_form=reset_form, user=user), status
 
 
 @per_address
