@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import click
+import msgspec
 import pytest
 from sqlalchemy import select
 
@@ -291,6 +292,16 @@ def test_a_session_ends_when_its_accounts_id_names_another_account(alice, app, m
         db.session.commit()
     assert not logged_in(phone.client)
     assert "bob" not in page(phone.client)
+
+
+def test_a_session_without_its_accounts_key_is_ended(alice, app, client, redis_conn):
+    # As every session from before the upgrade that gave accounts their key (0003).
+    sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    key = app.config["SESSION_KEY_PREFIX"] + sid
+    stored = msgspec.msgpack.decode(redis_conn.get(key))
+    del stored["user_key"]
+    redis_conn.set(key, msgspec.msgpack.encode(stored), keepttl=True)
+    assert not logged_in(client)
 
 
 @pytest.mark.parametrize("path", ["/auth/password", "/auth/sessions", "/auth/delete"])
