@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }}.core.sessions import end_session, rotate_se
 
 FORM = "/api/probe/form"  # a form page; its POST is checked by CSRFProtect (see conftest.probe)
 TOKEN = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
-PRODUCTION_SECRET = "a-long-random-production-secret-0123456789"
+PRODUCTION_SECRET = "vSWNKMZfbDSCyfxtiCiFWeDQeGrNU_GRodHeTRWuYfE"
 # The form pages of the features, by endpoint; a feature not baked is skipped.
 FORM_PAGES = {
     "auth.login": "/auth/login",

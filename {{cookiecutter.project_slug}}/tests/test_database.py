@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 PRODUCTION = {
-    "SECRET_KEY": "database-test-secret-key-0123456789abcdef",
+    "SECRET_KEY": "AnZNw9UikbktnuZl5fomriUpK880yzv261lNrnnCINM",
     "TRUSTED_HOSTS": ["localhost"],
     "MAIL_SERVER": "127.0.0.1",
     "MAIL_PORT": 9,

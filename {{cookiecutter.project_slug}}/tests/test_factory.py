@@ -12,7 +12,7 @@ from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 PROJECT = Path(__file__).resolve().parent.parent
-GOOD_SECRET = "a-long-random-production-secret-0123456789"
+GOOD_SECRET = "AGHvVZrv7xeEigkeHld9kNpzd3IL9GCYZ86ut2XLC-I"
 
 
 def test_testing_config(app):

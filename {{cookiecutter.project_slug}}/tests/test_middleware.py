@@ -83,7 +83,7 @@ def test_hsts_in_production(app):
     prod = create_app(
         "production",
         {
-            "SECRET_KEY": "a-long-random-production-secret-0123456789",
+            "SECRET_KEY": "Ng8bW_aunYf2p0y5gppS2FEFFGTtaV9IpVMgXx1ltnY",
             "REDIS_URL": app.config["REDIS_URL"],
             "TRUSTED_HOSTS": ["localhost"],
         },

@@ -6,16 +6,24 @@ import os
 import runpy
 import secrets
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from {{ cookiecutter.package_name }} import create_app
+from {{ cookiecutter.package_name }}.checks import secret_key_problems
+from {{ cookiecutter.package_name }}.config import Config
 from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 PROJECT = Path(__file__).resolve().parent.parent
 # Fixed, so parametrize ids are the same in every process (pytest-xdist compares them).
 GOOD_SECRET = "k7Qw2Zr9Lm4Vb8Nc3Xj6Ty1Hp5Gd0Fs-Ae_UiOo"
 PASSWORD = "S3cretPassw0rd"
+# The same password percent-encoded, as a URL must carry an "@": either spelling is hidden.
+ENCODED = "S3cret%40Passw0rd"
+# The app's own name, repeated to a key's length.
+SLUG = create_app.__module__.replace("_", "-")
+NAME_KEY = "-".join([SLUG] * (40 // len(SLUG) + 1))
 ENVIRONMENT = (
     "SECRET_KEY",
     "TRUSTED_HOSTS",
@@ -81,6 +89,11 @@ def test_safe_settings_start(production):
         ({"SECRET_KEY": "Y7tMaEnCwkqUnkV06pnETg"}, "shorter than 32 characters"),
         ({"SECRET_KEY": "a" * 64}, "SECRET_KEY is not random"),
         ({"SECRET_KEY": "ab" * 32}, "SECRET_KEY is not random"),
+        ({"SECRET_KEY": "0123456789" * 4}, "SECRET_KEY is not random"),
+        ({"SECRET_KEY": "abcdefgh" * 5}, "SECRET_KEY is not random"),
+        ({"SECRET_KEY": NAME_KEY}, "SECRET_KEY is not random"),
+        ({"SECRET_KEY": "correct-horse-battery-staple-extra-words-here"}, "not random"),
+        ({"SECRET_KEY": "my-super-secret-production-key-for-this-app-2024"}, "not random"),
         ({"SECRET_KEY": "django-insecure-" + GOOD_SECRET}, "starts with 'django-insecure-'"),
         ({"SECRET_KEY": "changeme-" + GOOD_SECRET}, "starts with 'changeme'"),
         ({"SECRET_KEY": "Change-Me-" + GOOD_SECRET}, "starts with 'change-me'"),
@@ -106,10 +119,23 @@ def test_every_problem_is_named_in_one_line(production):
     assert "secrets.token_urlsafe(32)" in message  # how to make a good key
 
 
+@pytest.mark.parametrize("key", ["0123456789" * 4, "abcdefgh" * 5, NAME_KEY])
+def test_a_guessable_key_is_refused_with_the_rule(production, key):
+    message = refusal(production, SECRET_KEY=key)
+    assert "SECRET_KEY is not random enough: about " in message
+    assert "bits by estimate, under 128 (a repeat, a run such as abc or 123, a word or the " in (
+        message
+    )
+    assert "secrets.token_urlsafe(32)" in message  # how to make a good key
+
+
 def test_random_keys_pass(production):
-    for _ in range(20):
+    for _ in range(1000):
+        assert secret_key_problems(secrets.token_urlsafe(32), Config.APP_NAME) == []
+        assert secret_key_problems(secrets.token_hex(32), Config.APP_NAME) == []
+    for _ in range(5):
         production(SECRET_KEY=secrets.token_urlsafe(32))
-        production(SECRET_KEY=secrets.token_hex(16))
+        production(SECRET_KEY=secrets.token_hex(32))
 
 
 @pytest.mark.parametrize(
@@ -119,11 +145,27 @@ def test_random_keys_pass(production):
         ("REDIS_URL", f"redis://user:{PASSWORD}@redis.example:port/0"),
         ("REDIS_URL", f"redis://:{PASSWORD}@redis.example:99999/0"),
         ("REDIS_URL", f"redis://user:{PASSWORD}@redis.example/0?socket_timeout=soon"),
+        ("REDIS_URL", f"redis://redis.example:port/0?password={PASSWORD}"),
+        ("REDIS_URL", f"redis://app@redis.example:port/0?Password={ENCODED}"),
+        ("REDIS_URL", f"rediss://redis.example:99999/0?username=app&pass={PASSWORD}"),
+        ("REDIS_URL", f"unix:///run/redis.sock?db=first&pw={PASSWORD}"),
+        ("REDIS_URL", f"redis://redis.example/0?socket_timeout=soon&token={PASSWORD}"),
+        ("REDIS_URL", f"redis://:{ENCODED}@redis.example:port/0?secret={PASSWORD}"),
+        ("REDIS_URL", f"http://redis.example/0?password={PASSWORD}"),
+        ("REDIS_URL", f"redis+cluster://user:{PASSWORD}@node1:7000,node2:port"),
+        ("REDIS_URL", f"redis+cluster://node1:7000,node2:7001?password={PASSWORD}"),
+        ("REDIS_URL", f"redis+cluster://:{ENCODED}@node1:7000/0"),
         ("REDIS_SENTINELS", "sentinel.example"),
+        ("REDIS_SENTINELS", f"redis://:{PASSWORD}@sentinel1:26379"),
+        ("REDIS_SENTINELS", f"sentinel1:26379,user:{ENCODED}@sentinel2:26379"),
 {%- if cookiecutter.auth == "yes" %}
         ("DATABASE_URL", f"postgresql://user:{PASSWORD}@db.example:port/app"),
         ("DATABASE_URL", f"nosuchdb://user:{PASSWORD}@db.example/app"),
         ("DATABASE_URL", f"user:{PASSWORD}@db.example/app"),
+        ("DATABASE_URL", f"postgresql://app@db.example:port/app?password={PASSWORD}"),
+        ("DATABASE_URL", f"postgres://app@db.example:port/app?PASSWORD={ENCODED}"),
+        ("DATABASE_URL", f"postgresql://app@db.example:port/app?sslpassword={PASSWORD}"),
+        ("DATABASE_URL", f"nosuchdb://app@db.example/app?password={PASSWORD}"),
 {%- endif %}
     ],
 )
@@ -136,7 +178,8 @@ def test_malformed_urls_are_named_with_the_password_hidden(production, name, url
     message = refusal(production, **changes)
     assert f"{name} (" in message
     assert "is malformed" in message
-    assert PASSWORD not in message
+    for spelling in (PASSWORD, ENCODED, unquote(ENCODED)):
+        assert spelling not in message
 
 
 def run_wsgi(monkeypatch, **environment):

@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.core import dev_redis
 from {{ cookiecutter.package_name }}.core.limiter import limiter
 from {{ cookiecutter.package_name }}.core.redis_client import (
     build_client,
+    handle_redis_error,
     parse_cluster_url,
     parse_sentinels,
 )
@@ -344,3 +345,59 @@ def test_no_server_at_all_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr(dev_redis, "find_server", lambda: None)
     with pytest.raises(SystemExit, match="no redis-server was found"):
         dev_redis.run_with_redis(["true"])
+
+
+# The URLs redis-py accepts with a password, in the userinfo or the query, for nothing.
+LEAKY_PASSWORD = "Hunter2Hunter2"
+LEAKY_URLS = [
+    f"redis://:{LEAKY_PASSWORD}@127.0.0.1:1/0",
+    f"redis://127.0.0.1:1/0?password={LEAKY_PASSWORD}",
+    f"redis://app@127.0.0.1:1/0?db=0&password={LEAKY_PASSWORD}",
+    f"unix:///nonexistent/redis.sock?password={LEAKY_PASSWORD}",
+    f"redis+cluster://app:{LEAKY_PASSWORD}@127.0.0.1:1,127.0.0.1:2",
+]
+# And other secret-looking parameters, which the logs hide as well.
+QUOTED_URLS = [
+    *LEAKY_URLS,
+    f"rediss://app@127.0.0.1:1/0?PassWord={LEAKY_PASSWORD}",
+    f"redis://127.0.0.1:1/0?token={LEAKY_PASSWORD}",
+]
+
+
+@pytest.mark.parametrize("url", QUOTED_URLS)
+def test_a_redis_error_quoting_the_url_is_logged_without_its_password(make_app, url, caplog):
+    app = make_app(REDIS_URL=url)
+    with app.test_request_context(), caplog.at_level(logging.ERROR):
+        error = redis.exceptions.ConnectionError(f"Error connecting to {url}: {LEAKY_PASSWORD}")
+        handle_redis_error(error)
+    assert "Redis is unreachable (ConnectionError: Error connecting to " in caplog.text
+    assert LEAKY_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize("url", LEAKY_URLS)
+def test_readiness_failures_are_logged_without_the_password(make_app, url, caplog):
+    client = make_app(REDIS_URL=url).test_client()
+    with caplog.at_level(logging.ERROR):
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert LEAKY_PASSWORD not in response.get_data(as_text=True)
+    assert "Readiness check failed" in caplog.text
+    assert LEAKY_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("settings", "shown"),
+    [
+        ({"REDIS_URL": f"http://app:{LEAKY_PASSWORD}@redis.example/0"}, "http://app:***@"),
+        ({"REDIS_URL": f"redis+cluster://127.0.0.1:1/0?password={LEAKY_PASSWORD}"}, "=***'"),
+        ({"REDIS_SENTINELS": f"redis://:{LEAKY_PASSWORD}@127.0.0.1:26379"}, "redis://:***@"),
+    ],
+)
+def test_settings_that_stop_any_command_name_the_url_without_its_password(
+    make_app, settings, shown
+):
+    """What a ``flask`` command prints when it cannot build the app outside production."""
+    with pytest.raises(ValueError, match="REDIS_") as refused:
+        make_app(**settings)
+    assert shown in str(refused.value)
+    assert LEAKY_PASSWORD not in str(refused.value)

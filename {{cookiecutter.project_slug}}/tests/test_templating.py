@@ -92,6 +92,6 @@ def test_url_defaults_callbacks_are_honoured_on_every_request(make_app):
 )
 def test_templates_are_reread_only_in_development(make_app, config_name, debug, reloads):
     """Checking template files for changes costs a stat() per template per render."""
-    app = make_app(config_name, SECRET_KEY="a-long-random-production-secret-0123", DEBUG=debug)
+    app = make_app(config_name, SECRET_KEY="MrF4wUs20YE2eW6Iwb2CM7F-HofhldvcE2vjX", DEBUG=debug)
     assert app.jinja_env.auto_reload is reloads
 {%- endraw %}

@@ -43,7 +43,7 @@ def test_theme_cookie_is_set_and_deleted(client):
 
 
 def test_theme_cookie_is_secure_in_production(make_app):
-    prod = make_app("production", SECRET_KEY="a-long-random-production-secret-0123456789")
+    prod = make_app("production", SECRET_KEY="EG7aIY-P6tYPs-1Te2pV7cnEOuD34wWnB7ffz6Ad130")
     client = prod.test_client()
     token = csrf_token(client, "/preferences")
     response = client.post(

@@ -2,7 +2,8 @@
 
 ``load_config`` calls ``check_production`` for the production config; it raises one
 ConfigurationError listing every problem, so one restart shows all that is left to fix.
-Connection URLs are parsed, never connected to, and shown with their password as ``***``.
+Connection URLs are parsed, never connected to, and shown with every password as ``***``
+(``core.redaction``).
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 {%- if cookiecutter.auth == "yes" %}
 
 import sqlalchemy
 from sqlalchemy.exc import SQLAlchemyError
 {%- endif %}
 
+from .core.redaction import hide_secrets, redact
 from .core.redis_client import check_settings
 from .exceptions import ConfigurationError
+from .key_strength import MIN_SECRET_BITS, estimated_bits, name_words
 
 # How examples and docs begin their keys; a production key begins with none of them.
 PLACEHOLDER_PREFIXES = (
@@ -35,37 +37,18 @@ PLACEHOLDER_PREFIXES = (
     "testing-only",
 )
 MIN_SECRET_LENGTH = 32
-# secrets.token_urlsafe(32) gives about 30 different characters; 8 is plainly not random.
-MIN_SECRET_DISTINCT_CHARACTERS = 8
 # A host name as Flask compares it (IDNA-encoded), optionally with a leading dot or a port.
 HOST_NAME = re.compile(r"\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?(:[0-9]{1,5})?")
-# "scheme://user:password@": up to the last "@", so a password with "@" or "/" in it
-# is hidden whole (when unsure, more is hidden, never less).
-USERINFO = re.compile(r"^(?P<head>(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^:/@]*):(?P<password>.*)@")
 NEW_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ***, for error messages and logs."""
-    return USERINFO.sub(r"\g<head>:***@", url, count=1)
-
-
-def password_of(url: str) -> str:
-    """The password in the URL, or an empty string."""
-    match = USERINFO.match(url)
-    return match["password"] if match else ""
 
 
 def url_problem(name: str, url: str, error: BaseException, verdict: str = "is malformed") -> str:
     """One sentence naming the setting and the reason, with no password in it."""
-    reason = " ".join(str(error).split()) or type(error).__name__
-    password = password_of(url)
-    for spelling in {password, unquote(password)} - {""}:
-        reason = reason.replace(spelling, "***")
+    reason = " ".join(hide_secrets(str(error), url).split()) or type(error).__name__
     return f"{name} ({redact(url)}) {verdict}: {reason}"
 
 
-def secret_key_problems(secret: str) -> list[str]:
+def secret_key_problems(secret: str, app_name: str = "") -> list[str]:
     """Why the key is unsafe for production, if it is."""
     if not secret:
         return ["SECRET_KEY is not set"]
@@ -75,8 +58,13 @@ def secret_key_problems(secret: str) -> list[str]:
         return [f"SECRET_KEY is a placeholder (it starts with {prefix!r})"]
     if len(secret) < MIN_SECRET_LENGTH:
         return [f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"]
-    if len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS:
-        return ["SECRET_KEY is not random (too few different characters)"]
+    bits = estimated_bits(secret, name_words(app_name, __name__.partition(".")[0]))
+    if bits < MIN_SECRET_BITS:
+        return [
+            f"SECRET_KEY is not random enough: about {bits:.0f} bits by estimate, under "
+            f"{MIN_SECRET_BITS} (a repeat, a run such as abc or 123, a word or the app's name "
+            "counts for little or nothing)"
+        ]
     return []
 
 
@@ -118,7 +106,7 @@ def connection_problems(config: Mapping[str, Any]) -> list[str]:
 
 def production_problems(config: Mapping[str, Any]) -> list[str]:
     """What is missing or unsafe for production, as sentences naming each setting."""
-    problems = secret_key_problems(config.get("SECRET_KEY") or "")
+    problems = secret_key_problems(config.get("SECRET_KEY") or "", config.get("APP_NAME") or "")
     if not (config.get("REDIS_URL") or config.get("REDIS_SENTINELS")):
         problems.append("REDIS_URL is not set")
     problems += connection_problems(config)

@@ -9,6 +9,8 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
+from .redaction import redact
+
 # Shipped inside the package, so an installed app carries its migrations.
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
 
@@ -35,7 +37,7 @@ def init_app(app: Flask) -> None:
         app.logger.warning(
             "Production is running on SQLite (%s): set DATABASE_URL to a PostgreSQL database "
             "before running more than one app instance.",
-            uri,
+            redact(uri),
         )
     db.init_app(app)
     if click.get_current_context(silent=True) is not None:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, has_app_context
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
@@ -29,6 +29,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from .breaker import UNREACHABLE, CircuitBreaker, CircuitOpen
 from .errors import render_error
+from .redaction import hide_secrets, redact
 
 SCHEMES = ("redis://", "rediss://", "unix://")
 CLUSTER_SCHEME = "redis+cluster://"
@@ -59,9 +60,13 @@ def retry_after_seconds() -> int:
 
 
 def describe(error: Exception) -> str:
-    """A short cause for the log line: unreachable, or the error Redis answered with."""
+    """A short cause for the log line: unreachable, or the error Redis answered with; a
+    password of the configured URLs that the error quotes is shown as ***."""
     kind = "unreachable" if isinstance(error, UNREACHABLE) else "failing"
-    return f"Redis is {kind} ({type(error).__name__}: {error})"
+    urls = []
+    if has_app_context():
+        urls = [current_app.config["REDIS_URL"], current_app.config["REDIS_SENTINELS"]]
+    return f"Redis is {kind} ({hide_secrets(f'{type(error).__name__}: {error}', *urls)})"
 
 
 def client_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,8 +105,9 @@ def parse_sentinels(value: str) -> list[tuple[str, int]]:
     nodes = []
     for item in value.split(","):
         host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"REDIS_SENTINELS entry {item!r} is not host:port")
+        # A URL ("redis://:password@host:26379") would be read as a host name.
+        if not host or not port.isdigit() or "@" in host or "/" in host:
+            raise ValueError(f"REDIS_SENTINELS entry {redact(item)!r} is not host:port")
         nodes.append((host, int(port)))
     return nodes
 
@@ -119,7 +125,8 @@ def parse_cluster_url(url: str) -> ClusterURL:
     usage = "REDIS_URL must be redis+cluster://[user:password@]host:port[,host:port...]"
     parts = urlsplit(url)
     if parts.scheme != "redis+cluster" or parts.path not in ("", "/") or parts.query:
-        raise ValueError(f"{usage} (a cluster has no database number or options; got {url!r})")
+        got = redact(url)
+        raise ValueError(f"{usage} (a cluster has no database number or options; got {got!r})")
     credentials, _, hosts = parts.netloc.rpartition("@")
     username, _, password = credentials.partition(":")
     nodes = []
@@ -163,7 +170,7 @@ def build_client(config: Mapping[str, Any]) -> redis.Redis:
     if not url.startswith(SCHEMES):
         raise ValueError(
             f"REDIS_URL must start with one of {', '.join((*SCHEMES, CLUSTER_SCHEME))} "
-            f"(got {url or 'nothing'!r})"
+            f"(got {redact(url) or 'nothing'!r})"
         )
     return redis.Redis.from_url(url, **options)
 
