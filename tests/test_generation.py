@@ -189,6 +189,9 @@ def test_generated_config_files_say_what_was_asked(baked, answers):
     if answers["docker"] == "yes":
         compose = yaml.safe_load((project / "compose.yaml").read_text())
         assert {"web", "redis"} <= set(compose["services"])
+        # A full Redis refuses writes rather than evict signed-in sessions (README, Sessions).
+        command = compose["services"]["redis"]["command"]
+        assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
         dockerfile = (project / "Dockerfile").read_text()
         assert f"FROM python:{answers['python_version']}-slim" in dockerfile
         assert "USER 10001" in dockerfile

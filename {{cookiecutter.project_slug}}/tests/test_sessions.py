@@ -22,7 +22,10 @@ from {{ cookiecutter.package_name }}.core.sessions import (
 )
 
 COUNTER = "/api/probe/counter"  # a number kept in the session (see conftest.probe)
-SESSION_COMMANDS = ("get", "set", "setex", "del", "expire", "getex", "exists", "ttl")
+SESSION_COMMANDS = (
+    *("get", "set", "setex", "del", "expire", "getex", "exists", "ttl"),
+    *("eval", "incrby"),  # counting a new visitor's session (core.session_limit)
+)
 
 
 def command_counts(conn) -> dict[str, int]:
@@ -124,7 +127,7 @@ def test_cookie_flags(client, app):
 
 
 def test_cookie_is_secure_in_production(make_app):
-    prod = make_app("production", SECRET_KEY="a-long-random-production-secret-0123456789")
+    prod = make_app("production", SECRET_KEY="FrnACAFNIOjzeyDjuAYJ8U1jJszHYBExWfXhgwIcVjE")
     response = prod.test_client().post(COUNTER, json={})
     assert "Secure" in response.headers["Set-Cookie"]
 
@@ -154,8 +157,11 @@ def test_writing_the_session_is_one_read_and_one_write(client, redis_conn):
     }
 
 
-def test_a_new_visitor_costs_one_write(client, redis_conn):
-    assert commands_during(redis_conn, lambda: client.post(COUNTER, json={})) == {"set": 1}
+def test_a_new_visitor_costs_one_count_and_one_write(client, redis_conn):
+    # The count of new sessions from the client's address is one script: incrby, and the
+    # expiry of the counter on its first count.
+    expected = {"eval": 1, "incrby": 1, "expire": 1, "set": 1}
+    assert commands_during(redis_conn, lambda: client.post(COUNTER, json={})) == expected
 
 
 def test_expiry_slides_only_once_half_the_lifetime_is_used(make_app, redis_conn):
@@ -395,7 +401,7 @@ def test_write_during_outage_is_a_503_not_a_traceback(make_app, stoppable_redis,
     assert response.headers["Retry-After"] == "5"
     assert response.json["error"] == "Service Unavailable"
     assert [record.exc_info for record in caplog.records] == [None]
-    assert "cannot save the session" in caplog.text
+    assert "Redis is unreachable" in caplog.text  # counting the new session failed first
 
     # A form page stores nothing in Redis (its CSRF secret is a cookie), so it still works.
     assert client.get("/api/probe/form").status_code == 200

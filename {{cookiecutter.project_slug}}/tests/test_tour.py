@@ -78,6 +78,20 @@ def test_counter_is_a_method_view_over_the_session(client):
     assert client.get("/api/counter").json == {"count": 0}
 
 
+def test_cookieless_counters_past_the_limit_get_a_429_and_store_nothing(make_app, redis_conn):
+    app = make_app(SESSION_CREATION_LIMIT="3 per minute")
+    cookieless = app.test_client(use_cookies=False)
+    stored = [cookieless.post("/api/counter", json={}).status_code for _ in range(3)]
+    refused = cookieless.post("/api/counter", json={})
+    assert stored == [200, 200, 200]
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "Set-Cookie" not in refused.headers
+    assert len(list(redis_conn.scan_iter(match=app.config["SESSION_KEY_PREFIX"] + "*"))) == 3
+    other = {"REMOTE_ADDR": "192.0.2.7"}  # another address has its own count
+    assert cookieless.post("/api/counter", json={}, environ_base=other).status_code == 200
+
+
 @pytest.mark.parametrize("payload", [{"by": 0}, {"by": "2"}, {"by": True}, {"by": 10**6}, [1]])
 def test_counter_rejects_bad_json(client, payload):
     response = client.post("/api/counter", json=payload)

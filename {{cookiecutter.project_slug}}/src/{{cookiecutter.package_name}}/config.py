@@ -79,6 +79,10 @@ class Config:
     SESSION_ABSOLUTE_LIFETIME = timedelta(days=7)
     # A session that would grow past this is refused (413) and not stored.
     SESSION_MAX_BYTES = 4096
+    # New sessions one client address (an IPv6 /64) may start, in the limits library's
+    # syntax: past it, a request that would store one gets a 429 and stores nothing, so a
+    # cookieless flood cannot fill Redis. Logins are not counted (their forms have limits).
+    SESSION_CREATION_LIMIT = "60 per minute"
     # The CSRF secret lives in this signed cookie, not in Redis: a visitor who only looks at
     # a form costs no server state. Forms send the token in the field WTF_CSRF_FIELD_NAME.
     CSRF_COOKIE_NAME = "{{ cookiecutter.package_name }}_csrf"

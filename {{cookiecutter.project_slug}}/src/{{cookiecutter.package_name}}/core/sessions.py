@@ -4,10 +4,11 @@ Stock Flask-Session reads Redis as a request starts and writes the session back 
 used or not. This subclass reads on first use (a page that never touches ``session`` costs
 no Redis call and survives an outage); writes only a changed session, or one past half its
 lifetime (the expiry slides without a write per request); gives a new visitor an id and a
-key only once something is stored; keeps anonymous sessions SESSION_ANONYMOUS_LIFETIME and
-logged-in ones PERMANENT_SESSION_LIFETIME idle, SESSION_ABSOLUTE_LIFETIME at most (their
-pages ``no-store``); refuses to grow past SESSION_MAX_BYTES (413); and answers any Redis
-failure with the 503 page and one log line, through the app's breaker.
+key only once something is stored, and one client SESSION_CREATION_LIMIT of them at most;
+keeps anonymous sessions SESSION_ANONYMOUS_LIFETIME and logged-in ones
+PERMANENT_SESSION_LIFETIME idle, SESSION_ABSOLUTE_LIFETIME at most (their pages
+``no-store``); refuses to grow past SESSION_MAX_BYTES (413); and answers any Redis failure
+with the 503 page and one log line, through the app's breaker.
 
 ``rotate_session()`` at login: a new id and CSRF secret, the same data, the old id dead at
 once. ``end_session()`` at logout: the Redis key deleted, not just the cookie.
@@ -26,12 +27,13 @@ import msgspec
 from flask import Flask, Request, Response, current_app, session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from .csrf import rotate_csrf
 from .errors import become_error_page
 from .lazy_session import LazySession, SessionStoreUnavailable, absolute_lifetime
-from .redis_client import LazyClient, guarded
+from .redis_client import LazyClient, RedisUnavailable, guarded
+from .session_limit import count_new_session
 
 SID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 # Stored beside the data, never visible in ``session``.
@@ -166,9 +168,11 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             response.headers["Cache-Control"] = "no-store"  # a page for one logged-in user
         try:
             self.store(app, session, response)
-        except SessionStoreUnavailable:
+        except RedisUnavailable:  # the session store, or the counter of new sessions
             session.store_failed = True
             become_error_page(app, response, SessionStoreUnavailable())
+        except TooManyRequests as exc:
+            become_error_page(app, response, exc)
         except SessionTooLarge as exc:
             app.logger.warning("Refused to store a session: %s", exc.description)
             become_error_page(app, response, SessionTooLarge())
@@ -180,6 +184,8 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             due = time.time() - session.saved_at > lifetime.total_seconds() / 2
             if not (session.modified or due):
                 return
+            if not (session.stored or session.login_at):
+                count_new_session()  # a new key for a visitor: limited per client
             session.sid = session.sid or self.new_sid()
             self._upsert_session(lifetime, session, self.store_key(session.sid))
             if session.stored:
