@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-SECRET = "bench-secret-key-0123456789abcdefghij"
+SECRET = "4xCoD_1voJPWx73RmtK-O3aRKW2hOQ5Vs15CIm_nsY4"
 # Created with `flask users create` in the baked project, so the real login form has a user.
 USER = ("bench", "bench@example.com", "bench-password-123")
 CSRF_FIELD = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"|'

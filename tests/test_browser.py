@@ -67,7 +67,7 @@ def server(tmp_path, redis_url, inbox):
     project = bake(tmp_path)
     port = free_port()
     env = {
-        "SECRET_KEY": "browser-test-secret-key-0123456789abcdef",
+        "SECRET_KEY": "eURH8bo9JbSl-Rb-xOkalIfl1YCX9dmlZBsgjMbHPIE",
         "REDIS_URL": redis_url,
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "APP_BASE_URL": f"http://127.0.0.1:{port}",

@@ -113,7 +113,7 @@ MAIL = {"MAIL_SERVER": "127.0.0.1"}
 
 def gunicorn(project: Path, port: int, redis_url: str) -> subprocess.Popen:
     env = MAIL | {
-        "SECRET_KEY": "multi-instance-test-secret-key-0123456789",
+        "SECRET_KEY": "RrsRdWqAayv8D8h94KXOSRtIJZ6Yq_dABK-tgM0PQEg",
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "REDIS_URL": redis_url,
         "FLASK_CONFIG": "production",
@@ -167,7 +167,7 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
     port = free_port()
     log = tmp_path / "server.log"
     env = MAIL | {
-        "SECRET_KEY": "production-serving-test-secret-0123456789",
+        "SECRET_KEY": "UFsqi9Rzi7UbU_zH1augeUEMZUtS4fGiigAohaPo450",
         "REDIS_URL": redis_url,
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
     }

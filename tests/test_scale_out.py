@@ -69,7 +69,7 @@ def app_env(database_url: str, **settings: str) -> dict[str, str]:
     prefix = f"scale-{uuid.uuid4().hex[:8]}"
     return {
         "FLASK_CONFIG": "production",
-        "SECRET_KEY": "scale-out-test-secret-key-0123456789abcdef",
+        "SECRET_KEY": "CU-U9Ggg30i_GMIkjP23VtASuCVAyK5bjpiaI_rNwz0",
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         "MAIL_SERVER": HOST,
         "MAIL_PORT": str(free_port()),  # nothing listens: no mail leaves the test

@@ -41,7 +41,7 @@ def bake(output_dir: Path, **answers: str) -> Path:
 PRODUCTION_ENV = {
     "FLASK_CONFIG": "production",
     "FLASK_DEBUG": "0",
-    "SECRET_KEY": "template-tests-production-key-7Hq2Zx9Lm4Vb8Nc3",
+    "SECRET_KEY": "Tq7pW2mZk9Rv4Xb8Nc3Hj6Ld1Fs5Gy0Ae_Uo-Pi",
     "TRUSTED_HOSTS": "127.0.0.1,localhost",
     "MAIL_SERVER": "127.0.0.1",
 }
