@@ -33,8 +33,8 @@ CLASSES = (
     (string.digits, 10),
 )
 OTHER_CHARACTERS = 33
-RUNS = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl", "zxcvbnm")
-RUNS += tuple(run[::-1] for run in RUNS)
+ROWS = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+RUNS = ROWS + tuple(row[::-1] for row in ROWS)
 WORD = re.compile(r"[A-Z][a-z]{2,7}|[a-z]{3,8}|[A-Z]{3,8}")
 VOWEL = re.compile(r"[aeiouy]", re.IGNORECASE)
 # Words rarely have four consonants in a row; random letters often do.

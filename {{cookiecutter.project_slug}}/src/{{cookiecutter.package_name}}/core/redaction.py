@@ -45,7 +45,8 @@ def secret_spans(url: str) -> list[tuple[int, int]]:
 
 def redact(url: str) -> str:
     """The URL (or comma-separated URLs and host:port pairs) with every secret as ***."""
-    shown, last = [], 0
+    shown: list[str] = []
+    last = 0
     for start, end in sorted(secret_spans(url)):
         if start > last or not shown:  # else two readings overlap: one mask hides both
             shown += [url[last:start], MASK]
