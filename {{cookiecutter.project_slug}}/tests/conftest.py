@@ -104,6 +104,22 @@ def redis_server() -> Iterator[RedisProcess | None]:
 
 
 @pytest.fixture
+def private_redis(
+    redis_server: RedisProcess | None,
+) -> Iterator[tuple[RedisProcess, redis.Redis]]:
+    """A redis-server of this test's own (to break or to limit) and an admin connection."""
+    found = find_server()
+    if redis_server is None or found is None:
+        pytest.skip("this test needs a private redis-server, not a shared REDIS_URL")
+    server = RedisProcess(found[0])
+    server.start()
+    admin = redis.Redis.from_url(server.url, socket_timeout=5)
+    yield server, admin
+    admin.close()
+    server.stop()
+
+
+@pytest.fixture
 def redis_url(redis_server: RedisProcess | None) -> str:
     """The URL of the Redis the tests use."""
     return redis_server.url if redis_server else os.environ["REDIS_URL"]

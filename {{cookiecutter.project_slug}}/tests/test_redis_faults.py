@@ -10,9 +10,8 @@ import logging
 import time
 
 import pytest
-import redis
 
-from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server, free_port
+from {{ cookiecutter.package_name }}.core.dev_redis import free_port
 from {{ cookiecutter.package_name }}.core.limiter import limiter
 from {{ cookiecutter.package_name }}.core.redis_client import get_client
 
@@ -20,23 +19,9 @@ COUNTER = "/api/probe/counter"
 
 
 @pytest.fixture
-def faulty_redis(redis_server):
-    """A private redis-server of this test's own, and an admin connection to it."""
-    found = find_server()
-    if redis_server is None or found is None:
-        pytest.skip("breaking Redis needs a private redis-server, not a shared REDIS_URL")
-    server = RedisProcess(found[0])
-    server.start()
-    admin = redis.Redis.from_url(server.url, socket_timeout=5)
-    yield server, admin
-    admin.close()
-    server.stop()
-
-
-@pytest.fixture
-def faulty_app(make_app, faulty_redis):
+def faulty_app(make_app, private_redis):
     """The app on the private server, its breaker quick to retry so recovery is quick too."""
-    server, _ = faulty_redis
+    server, _ = private_redis
     app = make_app(
         REDIS_URL=server.url, REDIS_BREAKER_RESET_SECONDS=0.2, PROPAGATE_EXCEPTIONS=False
     )
@@ -83,8 +68,8 @@ def until_ok(client, url: str, timeout: float = 5.0):
         time.sleep(0.05)
 
 
-def test_out_of_memory_is_a_503_then_recovers(faulty_app, faulty_redis, caplog):
-    _, admin = faulty_redis
+def test_out_of_memory_is_a_503_then_recovers(faulty_app, private_redis, caplog):
+    _, admin = private_redis
     client = faulty_app.test_client()
     client.post(COUNTER, json={"by": 2})
     admin.config_set("maxmemory-policy", "noeviction")
@@ -108,8 +93,8 @@ def test_out_of_memory_is_a_503_then_recovers(faulty_app, faulty_redis, caplog):
     assert client.get("/readyz").status_code == 200
 
 
-def test_a_read_only_replica_is_a_503_then_recovers(faulty_app, faulty_redis, caplog):
-    _, admin = faulty_redis
+def test_a_read_only_replica_is_a_503_then_recovers(faulty_app, private_redis, caplog):
+    _, admin = private_redis
     client = faulty_app.test_client()
     client.post(COUNTER, json={"by": 4})
     admin.replicaof("127.0.0.1", free_port())  # a master nobody runs: stays read-only
@@ -126,8 +111,8 @@ def test_a_read_only_replica_is_a_503_then_recovers(faulty_app, faulty_redis, ca
     assert client.get("/readyz").status_code == 200
 
 
-def test_a_password_the_app_does_not_know_is_a_503_then_recovers(faulty_app, faulty_redis, caplog):
-    _, admin = faulty_redis
+def test_a_password_the_app_does_not_know_is_a_503_then_recovers(faulty_app, private_redis, caplog):
+    _, admin = private_redis
     client = faulty_app.test_client()
     client.post(COUNTER, json={"by": 1})
     admin.config_set("requirepass", "a-password-the-app-lacks")
@@ -145,8 +130,8 @@ def test_a_password_the_app_does_not_know_is_a_503_then_recovers(faulty_app, fau
     assert client.get(COUNTER).json == {"count": 1}
 
 
-def test_html_pages_get_the_html_503(faulty_app, faulty_redis):
-    _, admin = faulty_redis
+def test_html_pages_get_the_html_503(faulty_app, private_redis):
+    _, admin = private_redis
     client = faulty_app.test_client()
     client.post(COUNTER, json={})
     admin.config_set("maxmemory-policy", "noeviction")

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import collections
 
-import pytest
-import redis
 from flask import Blueprint, jsonify, request, session
 
 from {{ cookiecutter.package_name }}.core.csrf import csrf
-from {{ cookiecutter.package_name }}.core.dev_redis import RedisProcess, find_server
 from {{ cookiecutter.package_name }}.core.limiter import limiter, parse
 from {{ cookiecutter.package_name }}.core.sessions import rotate_session
 
@@ -53,22 +50,8 @@ def note():
     return jsonify(kept=len(session["note"]))
 
 
-@pytest.fixture
-def small_redis(redis_server):
-    """A private redis-server of this test's own (its memory limit is changed)."""
-    found = find_server()
-    if redis_server is None or found is None:
-        pytest.skip("a memory limit needs a private redis-server, not a shared REDIS_URL")
-    server = RedisProcess(found[0])
-    server.start()
-    admin = redis.Redis.from_url(server.url, socket_timeout=5)
-    yield server, admin
-    admin.close()
-    server.stop()
-
-
-def test_an_anonymous_flood_leaves_signed_in_sessions_and_counters_alone(make_app, small_redis):
-    server, admin = small_redis
+def test_an_anonymous_flood_leaves_signed_in_sessions_and_counters_alone(make_app, private_redis):
+    server, admin = private_redis
     app = make_app(REDIS_URL=server.url)
     app.register_blueprint(visitors)
     prefix = app.config["SESSION_KEY_PREFIX"]
