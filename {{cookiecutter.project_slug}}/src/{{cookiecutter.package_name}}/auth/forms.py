@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError
 from wtforms import BooleanField, EmailField, Field, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from {{ cookiecutter.package_name }}.core.csrf import CsrfForm
 
-from .normalise import mail_address
+from .normalise import AddressRefused, mail_address
 from .passwords import PASSWORD_MAX, length_problem, password_problem
 
 
@@ -16,7 +15,7 @@ def normalise_email(form: CsrfForm, field: Field) -> None:
     """Check the address and replace it with the one the app mails (``mail_address``)."""
     try:
         field.data = mail_address(field.data or "")
-    except EmailNotValidError as exc:
+    except AddressRefused as exc:
         raise ValidationError(str(exc)) from exc
 
 

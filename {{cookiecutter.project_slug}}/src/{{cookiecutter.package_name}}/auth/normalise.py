@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import unicodedata
 
-from email_validator import validate_email
+
+class AddressRefused(ValueError):
+    """Not an address the app can mail; the message says why."""
+
 
 # Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt of Unicode 15),
 # which unicodedata does not expose.
@@ -59,7 +62,14 @@ def mail_address(text: str) -> str:
     removed, then email_validator's normalisation, lowercased.
 
     The register, resend and forgot-password forms store and mail this, and their limit
-    counts it, so no spelling of one mailbox gets its own. Raises EmailNotValidError.
+    counts it, so no spelling of one mailbox gets its own. Raises AddressRefused.
     """
+    # Imported here, not at the top: email_validator loads its IDNA tables, a start-up cost
+    # for every process when only a form with an address needs it.
+    from email_validator import EmailNotValidError, validate_email
+
     folded = "".join(char for char in nfkc(text) if not ignorable(char)).strip()
-    return validate_email(folded, check_deliverability=False).normalized.lower()
+    try:
+        return validate_email(folded, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise AddressRefused(str(exc)) from exc

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from email_validator import EmailNotValidError
 from flask import current_app, request
 
 from {{ cookiecutter.package_name }}.core.limiter import (
@@ -37,7 +36,7 @@ from {{ cookiecutter.package_name }}.core.limiter import (
 )
 
 from .events import security_event
-from .normalise import mail_address
+from .normalise import AddressRefused, mail_address
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -100,7 +99,7 @@ def count_mail_to(typed: str) -> None:
     """Count a request to mail ``typed`` against its mailbox's budget; 429 once it is spent."""
     try:
         address = mail_address(typed)
-    except EmailNotValidError:
+    except AddressRefused:
         return  # the form refuses it: no mail goes anywhere
     for limit in parse(current_app.config["EMAIL_RATE_LIMIT"]):
         if not limiter.hit(limit, "auth-mailbox", address):
