@@ -234,7 +234,9 @@ def session_memory(
         for kind in ("counter", "login") if with_login else ("counter",):
             redis_server.client.flushdb()
             get_cookie(base, kind)
-            stored = [k for k in redis_server.client.keys("*") if b"session" in k.lower()]
+            # Session keys only (SESSION_KEY_PREFIX ends in ":session:"), not the counter of
+            # new sessions per address.
+            stored = [k for k in redis_server.client.keys("*") if b":session:" in k]
             # A login also adds the session to its user's index (started, last seen, browser).
             index = [k for k in stored if b":user:" in k]
             keys = [k for k in stored if k not in index]

@@ -128,7 +128,7 @@ def test_package_tree_follows_the_layout(baked, answers):
             assert path.exists() is wanted, path
         # Nowhere else: a feature is either a module or a package, never both.
         assert not ((package / f"{feature}.py").exists() and (package / feature).exists())
-    top = {"__init__.py", "config.py", "derive.py", "checks.py", "exceptions.py"}
+    top = {"__init__.py", "config.py", "derive.py", "checks.py", "exceptions.py", "key_strength.py"}
     if not large:
         top |= {"main.py"} | ({"tour.py"} if tour and not auth else set())
     assert {path.name for path in package.glob("*.py")} == top

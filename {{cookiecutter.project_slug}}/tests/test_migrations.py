@@ -75,7 +75,12 @@ def add_user(connection, name: str, **columns: str) -> int:
     """Insert a user with the columns the schema at hand needs; its id."""
     values = {"username": name, "email": f"{name}@example.com", "password_hash": "x"}
     values |= {"created_at": datetime.now(UTC), **columns}
-    users = sa.table("users", sa.column("id"), *(sa.column(column) for column in values))
+    # Typed: SQLAlchemy then stores the times itself (sqlite3's own datetime adapter is
+    # deprecated from Python 3.12 on).
+    typed = {column: sa.DateTime(timezone=True) for column in values if column.endswith("_at")}
+    users = sa.table(
+        "users", sa.column("id"), *(sa.column(column, typed.get(column)) for column in values)
+    )
     return connection.execute(users.insert().values(values).returning(users.c.id)).scalar_one()
 
 
