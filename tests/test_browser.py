@@ -121,7 +121,7 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         expect(page.locator(".flash-error")).to_have_text("Invalid username or password.")
 
         log_in(page, "alice", "correct horse battery")
-        expect(page.locator(".flash-success")).to_have_text("Welcome back, alice!")
+        expect(page.locator(".flash-success")).to_have_text("Welcome, alice!")
 
         page.get_by_role("link", name="alice").click()
         expect(page.get_by_role("heading", name="Your account")).to_be_visible()
@@ -143,13 +143,13 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         other.get_by_role("button", name="Set the password").click()
         expect(other.locator(".flash-success")).to_contain_text("Your password is changed")
         log_in(other, "alice", "a new and longer secret")
-        expect(other.locator(".flash-success")).to_have_text("Welcome back, alice!")
+        expect(other.locator(".flash-success")).to_have_text("Welcome, alice!")
         page.reload()
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
         # Log in again in the first browser; the second signs it out from its sessions page.
         log_in(page, "alice", "a new and longer secret")
-        expect(page.locator(".flash-success")).to_have_text("Welcome back, alice!")
+        expect(page.locator(".flash-success")).to_have_text("Welcome, alice!")
         other.goto(server + "/auth/account")
         other.get_by_role("link", name="Your sessions").click()
         expect(other.locator("table.sessions tbody tr")).to_have_count(2)

@@ -86,7 +86,7 @@ def login() -> ResponseReturnValue:
                 security_event("password_rehashed", "Password hash upgraded", user_id=user.id)
             log_in(user, remember=bool(form.remember.data))
             security_event("login", "Logged in", user_id=user.id, username=user.username)
-            flash(f"Welcome back, {user.username}!", "success")
+            flash(f"Welcome, {user.username}!", "success")
             return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
         record_login_failure(username)
         # The address and request id come with every log line; the password never does.
