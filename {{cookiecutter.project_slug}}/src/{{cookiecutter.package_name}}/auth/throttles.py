@@ -28,12 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, request
 
-from {{ cookiecutter.package_name }}.core.limiter import (
-    limiter,
-    parse,
-    remote_address,
-    too_many_requests,
-)
+from {{ cookiecutter.package_name }}.core.limiter import limiter, parse, remote_address
 
 from .events import security_event
 from .normalise import AddressRefused, mail_address
@@ -101,10 +96,9 @@ def count_mail_to(typed: str) -> None:
         address = mail_address(typed)
     except AddressRefused:
         return  # the form refuses it: no mail goes anywhere
-    for limit in parse(current_app.config["EMAIL_RATE_LIMIT"]):
-        if not limiter.hit(limit, "auth-mailbox", address):
-            log_breach(limit)
-            raise too_many_requests(limit)
+    limiter.enforce(
+        current_app.config["EMAIL_RATE_LIMIT"], "auth-mailbox", address, on_breach=log_breach
+    )
 
 
 def per_email(view: Callable[..., Any]) -> Callable[..., Any]:

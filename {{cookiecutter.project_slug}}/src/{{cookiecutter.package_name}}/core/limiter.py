@@ -98,12 +98,21 @@ class Limiter:
         key_func: Callable[[], str],
         on_breach: Callable[[RateLimitItem], None] | None,
     ) -> None:
-        """Count this request against each limit named; raise the 429 at the first over."""
+        """Count this request against its route's limits, per ``key_func()`` and endpoint."""
         text = limit_value() if callable(limit_value) else limit_value
-        key, scope = key_func(), request.endpoint or request.path
+        self.enforce(text, key_func(), request.endpoint or request.path, on_breach=on_breach)
+
+    def enforce(
+        self,
+        text: str,
+        *parts: str,
+        on_breach: Callable[[RateLimitItem], None] | None = None,
+    ) -> None:
+        """Count one request against each limit in ``text`` under the counter ``parts``;
+        raise the 429 at the first one over."""
         for limit in parse(text):
-            if not self.hit(limit, key, scope):
-                current_app.logger.info("ratelimit %s (%s) exceeded at %s", limit, key, scope)
+            if not self.hit(limit, *parts):
+                current_app.logger.info("ratelimit %s exceeded for %s", limit, "/".join(parts))
                 if on_breach is not None:
                     on_breach(limit)
                 raise too_many_requests(limit)

@@ -14,7 +14,7 @@ import ipaddress
 
 from flask import current_app
 
-from .limiter import limiter, parse, remote_address, too_many_requests
+from .limiter import limiter, remote_address
 
 SCOPE = "session-new"
 IPV6_PREFIX = 64
@@ -34,8 +34,4 @@ def client_network() -> str:
 
 def count_new_session() -> None:
     """Count one new session for this client; raise the 429 once it is over the limit."""
-    client = client_network()
-    for limit in parse(current_app.config["SESSION_CREATION_LIMIT"]):
-        if not limiter.hit(limit, SCOPE, client):
-            current_app.logger.info("ratelimit %s (%s) exceeded at %s", limit, client, SCOPE)
-            raise too_many_requests(limit)
+    limiter.enforce(current_app.config["SESSION_CREATION_LIMIT"], SCOPE, client_network())
