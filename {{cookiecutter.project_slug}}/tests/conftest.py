@@ -177,8 +177,13 @@ def make_app(
         return app
 
     yield make
+    for app in made:  # close what the apps opened: pooled Redis and database connections
+        # Closed here, not by the garbage collector: a pooled socket freed in a reference cycle
+        # can be finalised before its connection closes it, which warns (an error here).
+        client = app.extensions["redis"].client
+        if client is not None:
+            client.close()
 {%- if cookiecutter.auth == "yes" %}
-    for app in made:  # close what the apps opened: pooled database connections
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose()

@@ -8,7 +8,6 @@ import logging
 import pytest
 from flask import jsonify, request
 
-from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.core.limiter import limiter
 from {{ cookiecutter.package_name }}.core.middleware import RequestID
 from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
@@ -79,15 +78,8 @@ def test_every_response_has_the_isolation_headers(client, path):
     assert response.headers["Permissions-Policy"]
 
 
-def test_hsts_in_production(app):
-    prod = create_app(
-        "production",
-        {
-            "SECRET_KEY": "Ng8bW_aunYf2p0y5gppS2FEFFGTtaV9IpVMgXx1ltnY",
-            "REDIS_URL": app.config["REDIS_URL"],
-            "TRUSTED_HOSTS": ["localhost"],
-        },
-    )
+def test_hsts_in_production(make_app):
+    prod = make_app("production", SECRET_KEY="Ng8bW_aunYf2p0y5gppS2FEFFGTtaV9IpVMgXx1ltnY")
     headers = prod.test_client().get("/healthz").headers
     assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
