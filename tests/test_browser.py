@@ -118,7 +118,7 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         expect(page.locator(".flash-success")).to_have_text(confirmed)
 
         log_in(page, "alice", "not my password")
-        expect(page.locator(".flash-error")).to_have_text("Invalid username or password.")
+        expect(page.locator(".flash-error")).to_have_text("Invalid username, email or password.")
 
         log_in(page, "alice", "correct horse battery")
         expect(page.locator(".flash-success")).to_have_text("Welcome, alice!")
@@ -142,7 +142,7 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         other.get_by_label("Repeat password").fill("a new and longer secret")
         other.get_by_role("button", name="Set the password").click()
         expect(other.locator(".flash-success")).to_contain_text("Your password is changed")
-        log_in(other, "alice", "a new and longer secret")
+        log_in(other, "alice@example.com", "a new and longer secret")  # by address this time
         expect(other.locator(".flash-success")).to_have_text("Welcome, alice!")
         page.reload()
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()

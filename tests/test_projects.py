@@ -200,7 +200,7 @@ def test_production_serving_under_gunicorn(tmp_path, redis_url):
             },
             timeout=10,
         )
-        assert "Invalid username or password." in failed.text
+        assert "Invalid username, email or password." in failed.text
     finally:
         stop_group(server)
 

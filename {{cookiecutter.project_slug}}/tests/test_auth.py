@@ -62,7 +62,7 @@ def test_register_confirm_login_story(app, client, auth, mailbox):
     assert "Your email address is confirmed." in page(client, "/auth/login")
 
     response = auth.login(password="wrong password")
-    assert "Invalid username or password." in response.get_data(as_text=True)
+    assert "Invalid username, email or password." in response.get_data(as_text=True)
     response = auth.login()
     assert response.status_code == 302
     assert "Welcome, alice!" in page(client)
@@ -275,11 +275,30 @@ def test_guesses_from_many_addresses_never_lock_the_owner_out(proxied_app, mailb
     attacker = proxied_app.test_client()
     for attempt in range(30):
         response = login_from(attacker, f"198.51.100.{attempt}", "wrong password")
-        assert "Invalid username or password." in response.get_data(as_text=True)
+        assert "Invalid username, email or password." in response.get_data(as_text=True)
     owner = proxied_app.test_client()
     response = login_from(owner, "203.0.113.7", PASSWORD)
     assert response.status_code == 302
     assert "Welcome, alice!" in page(owner)
+
+
+def test_every_spelling_of_an_address_shares_its_failure_budget(proxied_app, mailbox):
+    AuthActions(proxied_app.test_client(), mailbox).signup()
+    attacker = proxied_app.test_client()
+    spellings = [
+        "alice@example.com",
+        "Alice@Example.com",
+        "ALICE@EXAMPLE.COM",
+        "\u200balice@example.com",  # a zero-width space first
+    ]
+    for attempt, spelling in enumerate([*spellings, "alice@\uff45\uff58ample.com"]):
+        login_from(attacker, f"198.51.100.{attempt}", "wrong password", username=spelling)
+    refused = login_from(attacker, "198.51.100.0", "another guess", username="alice@example.com")
+    assert refused.status_code == 429
+    # The owner, from an address that has not failed, logs in by address or by name.
+    owner = proxied_app.test_client()
+    response = login_from(owner, "203.0.113.7", PASSWORD, username="alice@example.com")
+    assert response.status_code == 302
 
 
 def test_spread_out_guessing_is_slowed_once_the_account_budget_is_spent(proxied_app, mailbox):
@@ -324,11 +343,48 @@ def test_unknown_user_and_wrong_password_look_the_same(make_auth_app, mailbox):
         return time.perf_counter() - started, response.get_data(as_text=True)
 
     unknown = [timed(f"nobody{i}", f"192.0.2.{i}") for i in range(5)]
+    unknown += [timed(f"nobody{i}@example.com", f"192.0.2.{i + 50}") for i in range(5)]
     wrong = [timed("alice", f"192.0.2.{i + 100}") for i in range(5)]
-    assert {text.count("Invalid username or password.") for _, text in unknown + wrong} == {1}
-    # Both paths hash once; without the dummy check an unknown user answers ~50x faster.
+    wrong += [timed("alice@example.com", f"192.0.2.{i + 150}") for i in range(5)]
+    answers = {text.count("Invalid username, email or password.") for _, text in unknown + wrong}
+    assert answers == {1}
+    # Every path hashes once; without the dummy check an unknown user answers ~50x faster.
     ratio = statistics.median(t for t, _ in unknown) / statistics.median(t for t, _ in wrong)
     assert 0.33 < ratio < 3
+
+
+def test_login_takes_the_username_or_the_address(auth, client):
+    auth.signup()
+    spellings = ["alice", "ALICE", "alice@example.com", " Alice@EXAMPLE.com "]
+    spellings.append("alice@\uff45\uff58ample.com")  # fullwidth letters
+    for name in spellings:
+        response = auth.login(username=name)
+        assert response.status_code == 302, name
+        assert "Welcome, alice!" in page(client)
+        auth.logout()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["alice", "alice@example.com", "nobody", "nobody@example.com", "alice@", "@example.com"],
+)
+def test_a_wrong_login_answers_the_same_by_username_or_address(auth, name):
+    auth.signup()
+    response = auth.login(username=name, password="wrong password")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert text.count("Invalid username, email or password.") == 1
+    assert 'class="field-error"' not in text
+
+
+def test_an_unconfirmed_account_is_refused_by_address_as_by_username(auth):
+    auth.register()
+    for name in ("alice", "alice@example.com"):
+        response = auth.login(username=name)
+        assert response.status_code == 403
+        assert "Confirm your email first" in response.get_data(as_text=True)
+    wrong = auth.login(username="alice@example.com", password="wrong password")
+    assert "Invalid username, email or password." in wrong.get_data(as_text=True)
 
 
 def test_an_old_password_hash_is_redone_at_the_next_login(
@@ -393,7 +449,7 @@ def test_an_account_made_with_someone_elses_address_is_theirs_once_they_act(app,
     reset_link = mailbox.link("alice@example.com")
     alice.post(reset_link, {"password": ALICE_PASSWORD, "confirm": ALICE_PASSWORD})
     refused = mallory.login("mallory", MALLORY_PASSWORD)
-    assert "Invalid username or password." in refused.get_data(as_text=True)
+    assert "Invalid username, email or password." in refused.get_data(as_text=True)
     assert mallory.client.get("/auth/account").status_code == 302
     assert mallory.client.get(confirm_link).status_code == 410
     assert alice.login("mallory", ALICE_PASSWORD).status_code == 302

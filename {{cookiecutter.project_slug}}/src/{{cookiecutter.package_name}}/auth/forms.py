@@ -77,9 +77,10 @@ class RegisterForm(NewPasswordForm):
 
 
 class LoginForm(CsrfForm):
-    """Log in with username and password."""
+    """Log in with username or email, and password."""
 
-    username = StringField("Username", validators=[DataRequired(), Length(max=32)])
+    # One field for either name, under the name password managers know it by.
+    username = StringField("Username or email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
     remember = BooleanField("Remember me")
 

@@ -1,7 +1,8 @@
 """Logging in and out (their URLs are in this package's ``__init__.py``).
 
-Login answers the same for an unknown user and a wrong password, in the same time; an
-account under attack refuses only the addresses that failed on it (``throttles``).
+Login takes a username or the account's address in one field, and answers the same for an
+unknown name or address and a wrong password, in the same time; an account under attack
+refuses only the client addresses that failed on it (``throttles``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .current_user import log_in, log_out_here, logged_in_user
 from .events import security_event
 from .forms import EmailForm, LoginForm
 from .models import User
+from .normalise import login_name
 from .passwords import accepted_form, normalise_password
 from .throttles import login_refused, per_address, record_login_failure
 
@@ -51,16 +53,16 @@ def upgrade_hash(user: User, password: str, matched: str) -> bool:
     return user.rehash_if_needed(password)
 
 
-def refuse_if_throttled(username: str) -> None:
+def refuse_if_throttled(name: str) -> None:
     """429 if this address has failed on this account and the account's budget is spent."""
-    wait = login_refused(username)
+    wait = login_refused(name)
     if wait is not None:
         security_event(
             "throttled",
             "Throttled login on an account under attack",
             logging.WARNING,
             endpoint=request.endpoint,
-            username=username,
+            username=name[:64],
         )
         raise TooManyRequests(retry_after=wait)
 
@@ -70,9 +72,10 @@ def login() -> ResponseReturnValue:
     """Check the credentials; the same answer for an unknown user and a wrong password."""
     form = LoginForm()
     if form.validate_on_submit():
-        username, password = form.username.data or "", form.password.data or ""
-        refuse_if_throttled(username)
-        user = User.by_username(username)
+        typed, password = form.username.data or "", form.password.data or ""
+        name = login_name(typed)
+        refuse_if_throttled(name)
+        user = User.by_login(name)
         if user is None:
             dummy = dummy_password_hash(current_app.config["PASSWORD_HASH_METHOD"])
             accepted_form(functools.partial(check_password_hash, dummy), password)
@@ -88,10 +91,10 @@ def login() -> ResponseReturnValue:
             security_event("login", "Logged in", user_id=user.id, username=user.username)
             flash(f"Welcome, {user.username}!", "success")
             return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
-        record_login_failure(username)
+        record_login_failure(name)
         # The address and request id come with every log line; the password never does.
-        security_event("login_failed", "Failed login", logging.WARNING, username=username[:64])
-        flash("Invalid username or password.", "error")
+        security_event("login_failed", "Failed login", logging.WARNING, username=typed[:64])
+        flash("Invalid username, email or password.", "error")
     return render_template("auth/login.html", form=form)
 
 

@@ -107,5 +107,11 @@ class User(db.Model):  # type: ignore[name-defined,misc]
         user: User | None = db.session.scalar(select(cls).where(cls.email == email))
         return user
 
+    @classmethod
+    def by_login(cls, name: str) -> User | None:
+        """Find a user by what the login form names (``normalise.login_name``): an address
+        or a username."""
+        return cls.by_email(name) if "@" in name else cls.by_username(name)
+
     def __repr__(self) -> str:
         return f"<User {self.username!r}>"

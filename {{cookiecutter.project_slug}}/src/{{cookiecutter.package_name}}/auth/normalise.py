@@ -73,3 +73,18 @@ def mail_address(text: str) -> str:
         return validate_email(folded, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise AddressRefused(str(exc)) from exc
+
+
+def login_name(text: str) -> str:
+    """What the login form's one field names: an address (it holds an "@", which no username
+    can) as ``mail_address`` spells it, else a username, lowercased as usernames compare.
+
+    An address ``mail_address`` refuses is kept as typed: no account has it, so it fails
+    like an unknown username, after the same password hash.
+    """
+    if "@" in nfkc(text):
+        try:
+            return mail_address(text)
+        except AddressRefused:
+            pass
+    return text.strip().lower()

@@ -11,11 +11,14 @@
   and before anything asks whether an account uses the address: the page, or the 429 once
   the budget is spent, is the same either way. A POST whose address the form refuses mails
   nobody and is not counted here.
-* Per account, failures only: after ACCOUNT_FAILURE_LIMIT failed logins on one username
+* Per account, failures only: after ACCOUNT_FAILURE_LIMIT failed logins on one login name
   (from anywhere), an address that has itself failed on it is refused until the window
   passes; an address that has not failed still gets its try. Guesses spread over many
   addresses slow down to one per address per window, and the owner, whose address has not
-  failed, is never locked out by them.
+  failed, is never locked out by them. The name is the username or the address as
+  ``normalise.login_name`` spells it, so no spelling of either has a budget of its own. An
+  account's username and address count apart: one budget for both would answer 429 on one
+  name after failures on the other, telling an outsider which address has which username.
 """
 
 from __future__ import annotations
@@ -59,9 +62,10 @@ def log_breach(limit: RateLimitItem) -> None:
     )
 
 
-def account_name(username: str) -> str:
-    """The per-account key: usernames are case-insensitive."""
-    return username.strip().lower()[:64]
+def account_name(name: str) -> str:
+    """The per-account key, from a login name (``normalise.login_name``), as long as an
+    address may be."""
+    return name.strip().lower()[:254]
 
 
 def failure_limits() -> tuple[RateLimitItem, RateLimitItem]:
@@ -70,10 +74,10 @@ def failure_limits() -> tuple[RateLimitItem, RateLimitItem]:
     return budget, type(budget)(1, budget.multiples)
 
 
-def login_refused(username: str) -> int | None:
+def login_refused(name: str) -> int | None:
     """Seconds to wait if this address may not try this account now, else None."""
     budget, once = failure_limits()
-    account, address = account_name(username), remote_address()
+    account, address = account_name(name), remote_address()
     failed_here = ("login-failed-from", account, address)
     if limiter.test(budget, "login-failures", account):
         return None
@@ -82,10 +86,10 @@ def login_refused(username: str) -> int | None:
     return max(1, int(limiter.reset_time(once, *failed_here) - time.time()) + 1)
 
 
-def record_login_failure(username: str) -> None:
+def record_login_failure(name: str) -> None:
     """Count a failed login against the account and mark this address as failing on it."""
     budget, once = failure_limits()
-    account, address = account_name(username), remote_address()
+    account, address = account_name(name), remote_address()
     limiter.hit(budget, "login-failures", account)
     limiter.hit(once, "login-failed-from", account, address)
 
