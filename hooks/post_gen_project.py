@@ -18,6 +18,7 @@ FEATURE_FILES = {
         "tests/test_auth.py",
         "tests/test_accounts.py",
         "tests/test_mail_budget.py",
+        "tests/test_mail_links.py",
         "tests/test_passwords.py",
         "tests/test_migrations.py",
         "tests/test_database.py",
