@@ -34,7 +34,8 @@ class SessionLoader(Protocol):
     permanent: bool
 
     def fetch(self, session: LazySession) -> None:
-        """Fill ``session.data`` from the store (an empty dict if there is nothing)."""
+        """Take ``session.sid`` from the request's cookie and fill ``session.data`` from the
+        store (an empty dict if there is nothing)."""
 
 
 class LazySession(SessionMixin):
@@ -44,10 +45,11 @@ class LazySession(SessionMixin):
     reading or changing it (``get``, ``in``, ``items``, ``pop``, ``update``...) loads first.
     """
 
-    def __init__(self, interface: SessionLoader, sid: str | None) -> None:
+    def __init__(self, interface: SessionLoader) -> None:
         self.interface = interface
-        self.sid = sid  # None until something is stored: a new visitor costs no key
-        self.data: dict[str, Any] | None = None if sid else {}
+        # Both read on first use: a page that never touches the session parses no cookie.
+        self.sid: str | None = None  # None until something is stored: a new visitor has no key
+        self.data: dict[str, Any] | None = None
         self.stored = False  # Redis holds a copy under this sid
         self.store_failed = False
         self.modified = False
@@ -58,7 +60,7 @@ class LazySession(SessionMixin):
 
     @property
     def loaded(self) -> bool:
-        """True once the data is in memory (a new visitor's empty session counts as loaded)."""
+        """True once the data is in memory."""
         return self.data is not None
 
     def load(self) -> dict[str, Any]:

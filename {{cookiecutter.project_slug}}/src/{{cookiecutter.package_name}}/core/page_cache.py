@@ -6,10 +6,10 @@ flashed for them, and no feature says the page is theirs (auth registers "a user
 in" with ``personal_when``). A rendered page is kept only when it showed nothing of the
 visitor's own: no CSRF token, no cookie set, no session change, a plain 200.
 
-The key is the full URL (scheme, host, script root, path and query) and the request's
-cookies other than the session and CSRF ones (the theme, say), so a page may depend on
-those; a page that reads other request headers must not use this. Each worker keeps its
-own bounded copy, emptied when a new release starts.
+The key is the full URL (scheme, host, script root, path and query, as the server passed
+them) and the request's cookies other than the session and CSRF ones (the theme, say), so a
+page may depend on those; a page that reads other request headers must not use this. Each
+worker keeps its own bounded copy, emptied when a new release starts.
 """
 
 from __future__ import annotations
@@ -18,10 +18,19 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, g, request, session
+from flask import Flask, Request, Response, current_app, g, request, session
 from flask.sansio.app import App
 
 MAX_PAGES = 256
+URL_PARTS = (
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+)
 PERSONAL_CHECKS = "page_cache_personal"
 PAGES = "page_cache"
 
@@ -31,19 +40,21 @@ def personal_when(app: App, check: Callable[[], bool]) -> None:
     app.extensions.setdefault(PERSONAL_CHECKS, []).append(check)
 
 
-def is_personal() -> bool:
+def is_personal(app: Flask) -> bool:
     """Whether this request's page could differ from the one everyone else gets."""
     if "_flashes" in session:  # Flask keeps flashed messages there until a page shows them
         return True
-    return any(check() for check in current_app.extensions.get(PERSONAL_CHECKS, ()))
+    return any(check() for check in app.extensions.get(PERSONAL_CHECKS, ()))
 
 
-def page_key() -> tuple[Any, ...]:
+def page_key(app: Flask, current: Request) -> tuple[Any, ...]:
     """What a kept page may depend on: the URL and the cookies that are not private."""
-    config = current_app.config
-    private = {config["SESSION_COOKIE_NAME"], config["CSRF_COOKIE_NAME"]}
-    cookies = tuple(sorted(item for item in request.cookies.items() if item[0] not in private))
-    return (request.endpoint, request.url, cookies)
+    private = {app.config["SESSION_COOKIE_NAME"], app.config["CSRF_COOKIE_NAME"]}
+    cookies = tuple(sorted(item for item in current.cookies.items() if item[0] not in private))
+    # The URL's parts as the server passed them (after any proxy fix): building request.url
+    # from them would cost more than the rest of a kept page.
+    environ = current.environ
+    return (current.endpoint, tuple(environ.get(name) for name in URL_PARTS), cookies)
 
 
 def can_keep(response: Response) -> bool:
@@ -63,16 +74,20 @@ def kept_for_anonymous(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def serve(*args: Any, **kwargs: Any) -> Any:
-        if request.method != "GET" or is_personal():
+        # The objects behind the proxies (Flask's "Notes On Proxies"): looked up once here,
+        # where a kept page spends most of its time.
+        app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+        current: Request = request._get_current_object()  # type: ignore[attr-defined]
+        if current.method != "GET" or is_personal(app):
             return view(*args, **kwargs)
         pages: dict[tuple[Any, ...], tuple[bytes, list[tuple[str, str]]]]
-        pages = current_app.extensions.setdefault(PAGES, {})  # one cache per app
-        key = page_key()
+        pages = app.extensions.setdefault(PAGES, {})  # one cache per app
+        key = page_key(app, current)
         kept = pages.get(key)
         if kept is not None:
             body, headers = kept
-            return current_app.response_class(body, headers=headers)
-        response = current_app.make_response(view(*args, **kwargs))
+            return app.response_class(body, headers=headers)
+        response = app.make_response(view(*args, **kwargs))
         if can_keep(response):
             if len(pages) >= MAX_PAGES:
                 pages.clear()  # a flood of made-up URLs only empties the cache

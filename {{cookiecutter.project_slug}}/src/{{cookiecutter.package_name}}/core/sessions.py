@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
-from flask import Flask, Request, Response, current_app, session
+from flask import Flask, Request, Response, current_app, request, session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
@@ -86,10 +86,13 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         return sid
 
     def open_session(self, app: Flask, request: Request) -> LazySession:
-        """Take the id from the cookie and fetch nothing yet; a malformed id starts afresh."""
-        cookie: str = request.cookies.get(app.config["SESSION_COOKIE_NAME"], "")
-        valid = len(cookie) == self.sid_chars and SID_ALPHABET.fullmatch(cookie)
-        return LazySession(self, cookie if valid else None)
+        """A session that reads its cookie, and then Redis, when the view first uses it."""
+        return LazySession(self)
+
+    def cookie_sid(self) -> str | None:
+        """The session id in this request's cookie; None if there is none or it is malformed."""
+        cookie: str = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"], "")
+        return cookie if len(cookie) == self.sid_chars and SID_ALPHABET.fullmatch(cookie) else None
 
     # Flask-Session's three backend methods, on the app's client behind its breaker.
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
@@ -128,7 +131,10 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def fetch(self, session: LazySession) -> None:
         """Fill the session from Redis; an unknown, unreadable or too old id is dropped."""
-        assert session.sid is not None  # noqa: S101 - only a session from a cookie fetches
+        session.sid = self.cookie_sid()
+        if session.sid is None:
+            session.data = {}  # a new visitor: nothing to read
+            return
         try:
             data = self._retrieve_session_data(self.store_key(session.sid))
         except SessionStoreUnavailable:
