@@ -47,6 +47,9 @@ LARGE_LAYOUT_MOVES = {
 ONE_MODULE_PACKAGE = {"__init__.py", "routes.py"}
 
 DOCKER_FILES = ["Dockerfile", "compose.yaml", ".dockerignore"]
+# compose.local.yaml sends the app's mail to a local catcher: only a bake with compose and
+# accounts (the one feature that mails) has it.
+LOCAL_MAIL_FILES = ["compose.local.yaml"]
 CI_FILES = [".github"]
 
 SECRET_PLACEHOLDER = "change-me"
@@ -155,6 +158,8 @@ def shape(project: Path, answers: dict[str, str]) -> None:
         remove(project, *(path.format(package=package) for path in KEPT_UPLOADS_FILES))
     features = ["main", *(feature for feature, kept in chosen.items() if kept)]
     apply_layout(project, package, answers["layout"], features)
+    if answers["docker"] == "no" or not chosen["auth"]:
+        remove(project, *LOCAL_MAIL_FILES)
     if answers["docker"] == "no":
         remove(project, *DOCKER_FILES)
     if answers["ci"] == "none":

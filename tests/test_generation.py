@@ -163,6 +163,9 @@ def test_optional_files_follow_the_answers(baked, answers):
     assert ("sqlalchemy" in dependencies) is (answers["auth"] == "yes")
     assert (project / "Dockerfile").exists() is (answers["docker"] == "yes")
     assert (project / "compose.yaml").exists() is (answers["docker"] == "yes")
+    # The local mail catcher: only where there is compose and mail to catch.
+    local_mail = answers["docker"] == answers["auth"] == "yes"
+    assert (project / "compose.local.yaml").exists() is local_mail
     assert (project / ".github").exists() is (answers["ci"] == "github")
     assert (project / "LICENSE").exists() is (answers["open_source_license"] != "Not open source")
     assert not (project / "licenses").exists()
@@ -232,6 +235,7 @@ def test_deployment_files_pass_their_linters(tmp_path, python_version):
     checks = [
         [BIN / "hadolint", "Dockerfile"],
         [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"],
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.local.yaml"],
         [
             BIN / "check-jsonschema",
             "--builtin-schema",

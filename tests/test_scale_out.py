@@ -24,7 +24,6 @@ import psycopg
 import pytest
 import redis
 import requests
-import yaml
 from conftest import bake, free_port, require, require_postgres, serve, stop_group
 from itsdangerous import URLSafeTimedSerializer
 from psycopg import sql
@@ -39,7 +38,6 @@ from tools.servers import (
     start_redis_server,
 )
 
-BIN = Path(sys.executable).parent
 CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 PASSWORD = "correct horse battery staple"
 # LOGIN_RATE_LIMIT: POSTs per minute and client address to the login and register forms.
@@ -454,78 +452,3 @@ def test_two_instances_behind_nginx(tmp_path, project, database_url):
     for request_id in (generated, given):
         assert f"request_id={request_id}" in nginx_log
         assert any(line.get("request_id") == request_id for line in app_lines), request_id
-
-
-@pytest.mark.parametrize("auth", ["yes", "no"])
-def test_compose_keeps_data_in_volumes_and_migrates_once(tmp_path, auth):
-    """Named volumes for every store, one migrate run before the replicas, nginx in front."""
-    project = bake(tmp_path, auth=auth, docker="yes")
-    compose = yaml.safe_load((project / "compose.yaml").read_text())
-    services = compose["services"]
-    stores = {"redis": "redis-data", "web": "instance"}
-    if auth == "yes":
-        stores["postgres"] = "postgres-data"
-    assert set(compose["volumes"]) == set(stores.values())
-    for service, volume in stores.items():
-        assert any(mount.startswith(f"{volume}:") for mount in services[service]["volumes"])
-    assert "--appendonly" in services["redis"]["command"]
-    web = services["web"]
-    assert web["deploy"]["replicas"] == 2
-    # gunicorn is reached through nginx only: nginx alone publishes a port.
-    assert [name for name, service in services.items() if "ports" in service] == ["nginx"]
-    assert services["nginx"]["volumes"] == ["./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
-    assert json.loads(web["environment"]["FLASK_PROXY_FIX"]) == {"x_for": 1, "x_proto": 1}
-    if auth == "yes":
-        assert web["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
-        assert web["environment"]["FLASK_MIGRATE_ON_START"] == "false"
-        assert services["migrate"]["command"][-2:] == ["db", "upgrade"]
-        assert services["migrate"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
-        assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
-        assert web["environment"]["DATABASE_URL"].startswith("postgresql://app:")
-        env = (project / ".env").read_text()
-        assert re.search(r"^POSTGRES_PASSWORD=[\w-]{40,}$", env, re.M)
-    else:
-        assert {"migrate", "postgres"}.isdisjoint(services)
-    check = [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"]
-    result = subprocess.run(check, cwd=project, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-# What a user's .env gives compose for the values it requires (${NAME:?...}).
-COMPOSE_DOT_ENV = {
-    "SECRET_KEY": "compose-test-key-Zq8Lm2Vx7Rb4Nt9Kc1Hw6Jp3",
-    "POSTGRES_PASSWORD": "compose-test-password",
-    "MAIL_SERVER": "smtp.example.com",
-}
-
-
-def compose_value(value: object) -> str:
-    """A compose environment value after interpolation with COMPOSE_DOT_ENV and defaults."""
-    text = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda match: COMPOSE_DOT_ENV[match[1]], str(value))
-    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", text)
-
-
-@pytest.mark.parametrize("auth", ["yes", "no"])
-def test_the_environment_compose_gives_passes_the_production_checks(tmp_path, auth):
-    """Every service that runs the app starts with what compose.yaml and the Dockerfile set."""
-    project = bake(tmp_path, auth=auth, docker="yes")
-    (project / ".env").unlink()  # .dockerignore keeps it out of the image
-    services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
-    base = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("FLASK_", "REDIS_", "MAIL_"))
-    }
-    base |= {"FLASK_CONFIG": "production", "PYTHONPATH": str(project / "src")}  # Dockerfile
-    for name in ("web", "migrate") if auth == "yes" else ("web",):
-        env = base | {
-            key: compose_value(value) for key, value in services[name]["environment"].items()
-        }
-        result = subprocess.run(
-            [sys.executable, "-c", "import wsgi"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, f"{name}: {result.stderr}"

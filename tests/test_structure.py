@@ -46,6 +46,8 @@ FEATURE_WORDS = {
         "LINK_MAX_AGE",
         "SESSION_SEEN_INTERVAL",
         "## Accounts",
+        "Mailpit",
+        "compose.local.yaml",
     ],
     "examples": ["UPLOAD_", "upload", "Upload", "tour"],
     # Files are kept per account: only a bake with both has a folder and a quota.
