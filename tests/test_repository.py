@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import ROOT, free_port, stop_group, uv, wait_for_port
+from conftest import CHOICES, ROOT, free_port, stop_group, uv, wait_for_port
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -38,6 +38,12 @@ def test_root_workflow_matches_the_github_workflow_schema():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# The Pythons the template's own tooling runs on: every python_version answer, and 3.14,
+# which no answer offers yet (each answer needs its stored lock, and uv locks a variant only
+# with its Python at hand).
+TOOLING_PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
+
+
 def test_root_workflow_runs_make_test_on_every_push_with_the_servers_installed():
     workflow = yaml.safe_load(WORKFLOW.read_text())
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
@@ -46,11 +52,28 @@ def test_root_workflow_runs_make_test_on_every_push_with_the_servers_installed()
     assert job["runs-on"] == "ubuntu-latest"
     assert job["env"]["REQUIRE_REDIS"] == "1"
     steps = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
-    assert steps["actions/setup-python"]["with"]["python-version"] == "3.11"
     assert "actions/setup-node" in steps
     runs = [step["run"] for step in job["steps"] if "run" in step]
     assert runs[-1] == "make test"
     assert ci_run_packages() - {"chromium", "npm"} <= set(" ".join(runs).split())
+
+
+def test_root_workflow_runs_the_suite_on_every_python_the_tooling_supports():
+    """One job per Python, each to the end: setup-python gives make test its interpreter."""
+    (job,) = yaml.safe_load(WORKFLOW.read_text())["jobs"].values()
+    assert job["strategy"]["matrix"] == {"python-version": TOOLING_PYTHONS}
+    assert job["strategy"]["fail-fast"] is False
+    assert set(CHOICES["python_version"]) <= set(TOOLING_PYTHONS)
+    assert "${{ matrix.python-version }}" in job["name"]
+    steps = {step.get("uses", "").split("@")[0]: step for step in job["steps"]}
+    setup = steps["actions/setup-python"]["with"]
+    assert setup["python-version"] == "${{ matrix.python-version }}"
+    runs = [step["run"] for step in job["steps"] if "run" in step]
+    # The same command as .ci/run and the README: make test, on the interpreter set up above.
+    assert runs[-1] == "make test"
+    assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("make test")
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^PYTHON \?= python3$", makefile, re.M)
 
 
 def ci_run_packages() -> set[str]:
