@@ -3,12 +3,10 @@
 Stock Flask-Session reads Redis as a request starts and writes the session back as it ends,
 used or not. This subclass reads on first use (a page that never touches ``session`` costs
 no Redis call and survives an outage); writes only a changed session, or one past half its
-lifetime (the expiry slides without a write per request); gives a new visitor an id and a
-key only once something is stored, and one client SESSION_CREATION_LIMIT of them at most;
-keeps anonymous sessions SESSION_ANONYMOUS_LIFETIME and logged-in ones
-PERMANENT_SESSION_LIFETIME idle, SESSION_ABSOLUTE_LIFETIME at most (their pages
-``no-store``); refuses to grow past SESSION_MAX_BYTES (413); and answers any Redis failure
-with the 503 page and one log line, through the app's breaker.
+lifetime; stores a new visitor's session only once it holds something (SESSION_CREATION_LIMIT
+per client); keeps anonymous sessions SESSION_ANONYMOUS_LIFETIME and logged-in ones
+PERMANENT_SESSION_LIFETIME idle, SESSION_ABSOLUTE_LIFETIME at most (pages ``no-store``);
+refuses to grow past SESSION_MAX_BYTES (413); and answers a Redis failure with the 503 page.
 
 ``rotate_session()`` at login: a new id and CSRF secret, the same data, the old id dead at
 once. ``end_session()`` at logout: the Redis key deleted, not just the cookie.
@@ -29,6 +27,7 @@ from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
+from . import redis_command
 from .csrf import rotate_csrf
 from .errors import become_error_page
 from .lazy_session import LazySession, SessionStoreUnavailable, absolute_lifetime
@@ -94,11 +93,13 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         cookie: str = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"], "")
         return cookie if len(cookie) == self.sid_chars and SID_ALPHABET.fullmatch(cookie) else None
 
+    def command(self, task: str, *args: Any) -> Any:
+        """One command on the session store, behind the breaker: Redis failing is a 503."""
+        return guarded(lambda: redis_command.run(self.client, *args), task, SessionStoreUnavailable)
+
     # Flask-Session's three backend methods, on the app's client behind its breaker.
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
-        raw = guarded(
-            lambda: self.client.get(store_id), "read the session", SessionStoreUnavailable
-        )
+        raw = self.command("read the session", "GET", store_id)
         if not raw:
             return None
         try:
@@ -109,7 +110,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         return data
 
     def _delete_session(self, store_id: str) -> None:
-        guarded(lambda: self.client.delete(store_id), "delete the session", SessionStoreUnavailable)
+        self.command("delete the session", "DEL", store_id)
 
     def _upsert_session(self, lifetime: timedelta, session: Any, store_id: str) -> None:
         meta = {SAVED_AT: int(time.time()), PERMANENT: session.remember}
@@ -122,12 +123,8 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         seconds = max(1, int(lifetime.total_seconds()))
         # A session read from Redis is rewritten only while its key is still there: one ended
         # meanwhile by another request (a sign-out everywhere) stays ended.
-        written = guarded(
-            lambda: self.client.set(store_id, payload, ex=seconds, xx=session.stored),
-            "save the session",
-            SessionStoreUnavailable,
-        )
-        session.stored = bool(written)
+        args = ("SET", store_id, payload, "EX", seconds) + (("XX",) if session.stored else ())
+        session.stored = bool(self.command("save the session", *args))
 
     def fetch(self, session: LazySession) -> None:
         """Fill the session from Redis; an unknown, unreadable or too old id is dropped."""
@@ -165,8 +162,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         session.stored = False
 
     def save_session(self, app: Flask, session: Any, response: Response) -> None:
-        """Write only what changed (or is due for a refresh); a page that never used the
-        session returns here at once."""
+        """Write only what changed (or is due for a refresh); an unused session returns at once."""
         if session.data is None or session.store_failed or not session.accessed:
             return
         response.vary.add("Cookie")
@@ -234,9 +230,8 @@ def _current() -> tuple[LazyRedisSessionInterface, LazySession]:
 def rotate_session() -> None:
     """At login: a new id and CSRF secret, the same data; the old id stops working at once.
 
-    It also starts the login's absolute lifetime (SESSION_ABSOLUTE_LIFETIME) and its longer
-    idle lifetime. Unlike Flask-Session's ``regenerate()``, this also works on an empty or
-    just-cleared session, so calling it can never silently do nothing.
+    It also starts the login's absolute and longer idle lifetimes. Unlike Flask-Session's
+    ``regenerate()``, it works on an empty or just-cleared session too: never a silent no-op.
     """
     interface, current = _current()
     current.load()
