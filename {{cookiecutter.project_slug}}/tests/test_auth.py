@@ -32,16 +32,21 @@ def session_cookie(client, app):
     return client.get_cookie(app.config["SESSION_COOKIE_NAME"])
 
 
-def same_page(response, address):
+def same_page(text, address):
     """The page with the address and the (time-stamped) CSRF token blanked out."""
-    text = response.get_data(as_text=True).replace(address, "ADDRESS")
+    text = text.replace(address, "ADDRESS")
     return re.sub(r'name="csrf_token"[^>]*?value="[^"]+"', "CSRF", text)
 
 
+def inbox_page(client, response) -> str:
+    """The "check your inbox" page that a form which mailed redirects to (303: see other)."""
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/auth/check-email"
+    return page(client, "/auth/check-email")
+
+
 def test_register_confirm_login_story(app, client, auth, mailbox):
-    response = auth.register()
-    assert response.status_code == 200
-    assert "Check your inbox" in response.get_data(as_text=True)
+    assert "Check your inbox" in inbox_page(client, auth.register())
     mail = mailbox.last("alice@example.com")
     assert mail["Subject"] == f"Confirm your email address · {app.config['APP_NAME']}"
     assert mail.get_body(("html",)) is not None
@@ -95,7 +100,7 @@ def test_links_in_mail_come_from_the_configured_base_not_the_host_header(make_au
         if cookie := auth.client.get_cookie(name):
             auth.client.set_cookie(name, cookie.value, domain="alias.example")
     response = auth.client.post("/auth/register", data=data, base_url="http://alias.example")
-    assert "Check your inbox" in response.get_data(as_text=True)
+    assert response.status_code == 303
     text = mailbox.text(mailbox.last("alice@example.com"))
     assert "https://accounts.example.org/app/auth/verify/" in text
     assert "alias.example" not in text
@@ -105,9 +110,8 @@ def test_registering_a_used_address_looks_the_same_and_tells_its_owner(
     auth, client, mailbox, make_auth_app
 ):
     auth.signup()
-    fresh = auth.register(username="bob", email="bob@example.com")
-    again = auth.register(username="mallory", email="Alice@Example.com")
-    assert fresh.status_code == again.status_code == 200
+    fresh = inbox_page(client, auth.register(username="bob", email="bob@example.com"))
+    again = inbox_page(client, auth.register(username="mallory", email="Alice@Example.com"))
     assert same_page(fresh, "bob@example.com") == same_page(again, "alice@example.com")
     warning = mailbox.last("alice@example.com")
     assert warning["Subject"].startswith("Someone tried to register with your address")
@@ -116,6 +120,19 @@ def test_registering_a_used_address_looks_the_same_and_tells_its_owner(
     auth.confirm("alice@example.com")
     assert auth.login(username="mallory").status_code == 200
     assert auth.login().status_code == 302
+
+
+def test_the_inbox_page_can_be_reloaded_and_sends_nothing_again(auth, client, mailbox):
+    inbox_page(client, auth.register())
+    reloaded = page(client, "/auth/check-email")
+    assert "We sent a mail to <strong>alice@example.com</strong>" in reloaded
+    assert len(mailbox.messages) == 1
+
+
+def test_the_inbox_page_without_a_mail_sends_to_login(client):
+    response = client.get("/auth/check-email")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/auth/login"
 
 
 def test_usernames_are_unique_whatever_the_case(auth):
@@ -151,11 +168,10 @@ def test_register_shows_what_is_wrong_next_to_the_field(auth, mailbox, fields, m
     assert mailbox.messages == []
 
 
-def test_a_long_passphrase_is_accepted(auth):
+def test_a_long_passphrase_is_accepted(auth, client):
     long_password = "a fairly long passphrase " * 2 + "that nobody else uses"
     assert len(long_password) >= 64
-    response = auth.register(password=long_password)
-    assert "Check your inbox" in response.get_data(as_text=True)
+    assert "Check your inbox" in inbox_page(client, auth.register(password=long_password))
 
 
 @pytest.mark.parametrize(
@@ -328,7 +344,7 @@ def test_register_is_throttled_per_address_and_per_target_email(make_auth_app, m
     assert auth.register(username="alice9").status_code == 429
     # Another address is still welcome, until the per-address limit.
     for n in range(7):
-        assert auth.register(username=f"bob{n}", email=f"bob{n}@example.com").status_code == 200
+        assert auth.register(username=f"bob{n}", email=f"bob{n}@example.com").status_code == 303
     assert auth.register(username="carol", email="carol@example.com").status_code == 429
 
 
@@ -491,12 +507,12 @@ def test_a_forged_confirm_link_is_refused(auth, client, mailbox, how):
     assert auth.login(username="bob").status_code in (200, 403)
 
 
-def test_resend_answers_the_same_for_any_address(auth, mailbox):
+def test_resend_answers_the_same_for_any_address(auth, client, mailbox):
     auth.register()
     answers = []
     for address in ("alice@example.com", "nobody@example.com"):
         response = auth.post("/auth/verify", {"email": address})
-        answers.append(same_page(response, address))
+        answers.append(same_page(inbox_page(client, response), address))
     assert answers[0] == answers[1]
     assert "/auth/verify/" in mailbox.text(mailbox.last("alice@example.com"))
     assert "no account uses it" in mailbox.text(mailbox.last("nobody@example.com"))
@@ -508,8 +524,7 @@ def test_resend_answers_the_same_for_any_address(auth, mailbox):
 def test_a_mail_that_cannot_be_sent_is_reported_and_can_be_resent(make_auth_app, mailbox):
     broken = make_auth_app(MAIL_PORT=1)  # nothing listens there: connection refused
     auth = AuthActions(broken.test_client(), mailbox)
-    response = auth.register()
-    text = response.get_data(as_text=True)
+    text = inbox_page(auth.client, auth.register())
     assert "The mail could not be sent" in text
     assert "Your registration is saved." in text
     assert "Send the mail again" in text
@@ -518,16 +533,17 @@ def test_a_mail_that_cannot_be_sent_is_reported_and_can_be_resent(make_auth_app,
     working = make_auth_app()
     auth = AuthActions(working.test_client(), mailbox)
     response = auth.post("/auth/verify", {"email": "alice@example.com"})
-    assert "Check your inbox" in response.get_data(as_text=True)
+    assert "Check your inbox" in inbox_page(auth.client, response)
     assert auth.confirm().status_code == 302
     assert auth.login().status_code == 302
 
 
 def test_without_a_mail_server_development_prints_the_mail(make_auth_app, mailbox, capsys):
     app = make_auth_app(MAIL_SERVER=None)
-    response = AuthActions(app.test_client(), mailbox).register()
+    auth = AuthActions(app.test_client(), mailbox)
+    text = inbox_page(auth.client, auth.register())
     assert mailbox.messages == []
-    assert "Check your inbox" in response.get_data(as_text=True)
+    assert "Check your inbox" in text
     printed = capsys.readouterr().err
     assert "MAIL_SERVER is unset, so this mail is printed here" in printed
     assert "http://localhost/auth/verify/" in printed

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from {{ cookiecutter.package_name }}.core.page_cache import personal_when
 
-from . import account_routes, login_routes, password_routes, registration_routes
+from . import account_routes, emails, login_routes, password_routes, registration_routes
 from .cli import users_cli
 from .current_user import inject_current_user, logged_in_user
 
@@ -28,10 +28,12 @@ bp.add_app_template_filter(account_routes.when, "when")
 bp.record_once(lambda state: personal_when(state.app, lambda: logged_in_user() is not None))
 
 # Every page of the feature, under the /auth prefix create_app() registers it with. A page
-# with a form answers GET (the form) and POST (sending it); the views guard themselves.
+# with a form answers GET (the form) and POST (sending it), and a POST that did its work
+# redirects (a reload never sends it again); the views guard themselves.
 FORM = ["GET", "POST"]
 PAGES: list[tuple[str, Callable[..., ResponseReturnValue], list[str]]] = [
     ("/register", registration_routes.register, FORM),
+    ("/check-email", emails.check_email, ["GET"]),
     ("/verify/<token>", registration_routes.verify_email, FORM),
     ("/verify", registration_routes.resend_verification, FORM),
     ("/login", login_routes.login, FORM),

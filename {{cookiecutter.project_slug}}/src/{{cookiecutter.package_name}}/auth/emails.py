@@ -1,5 +1,5 @@
-"""The account mails, each a plain-text and an HTML template in ``email/``, and the forms
-that send one to the address typed in.
+"""The account mails, each a plain-text and an HTML template in ``email/``, the forms
+that send one to the address typed in, and the "check your inbox" page they lead to.
 
 Every ``send_*`` returns True if the mail was handed to the mail server, False if sending
 failed (already logged), so the page can say so and offer to try again.
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 
 from .events import security_event
@@ -93,17 +93,39 @@ def send_account_deleted(username: str, address: str) -> bool:
     return send_templated(address, "Your account was deleted", "account_deleted", username=username)
 
 
-def check_email_page(email: str, sent: bool, retry: str, purpose: str) -> str:
+# The session key under which a form that mailed tells the "check your inbox" page what it
+# did: a redirect carries no page, and the address does not belong in a URL (logs, history).
+MAILED = "mailed"
+# Where the page's "send it again" form posts, for each kind of mail.
+RETRY = {
+    "register": "auth.resend_verification",
+    "verify": "auth.resend_verification",
+    "reset": "auth.forgot_password",
+}
+
+
+def mailed(email: str, sent: bool, purpose: str) -> ResponseReturnValue:
+    """After a form mailed ``email``: see the "check your inbox" page (303, so a reload
+    does not send the form again)."""
+    session[MAILED] = {"email": email, "sent": sent, "purpose": purpose}
+    return redirect(url_for("auth.check_email"), 303)
+
+
+def check_email() -> ResponseReturnValue:
     """The "look in your inbox" page; if the mail failed, it says so and offers to retry.
 
     What the visitor asked for is done either way (an account made stays made).
     """
+    note = session.get(MAILED)
+    if not isinstance(note, dict) or note.get("purpose") not in RETRY:
+        return redirect(url_for("auth.login"))  # nothing was mailed in this session
+    email, purpose = str(note.get("email", "")), str(note["purpose"])
     retry_form = EmailForm(formdata=None, data={"email": email})
     return render_template(
         "auth/check_email.html",
         email=email,
-        sent=sent,
-        retry=retry,
+        sent=bool(note.get("sent")),
+        retry=RETRY[purpose],
         form=retry_form,
         purpose=purpose,
     )
@@ -115,17 +137,16 @@ def address_form(
     mail: Callable[[User], bool],
     asked_for: str,
     event: tuple[str, str],
-    retry: str,
     purpose: str,
 ) -> ResponseReturnValue:
     """A form that mails the address typed in: ``mail(user)`` to an account's owner, else a
-    note that no account uses the address, and the same page either way."""
+    note that no account uses the address, then the same redirect either way."""
     form = EmailForm()
     if form.validate_on_submit():
         email = form.email.data or ""
         user = User.by_email(email)
         sent = send_no_account(email, asked_for) if user is None else mail(user)
         security_event(*event)
-        return check_email_page(email, sent, retry, purpose=purpose)
+        return mailed(email, sent, purpose)
     status = 400 if form.errors else 200
     return render_template(template, form=form), status

@@ -38,7 +38,6 @@ def forgot_password() -> ResponseReturnValue:
         mail=emails.send_reset,
         asked_for="a password reset",
         event=("password_reset_requested", "Password reset requested"),
-        retry="auth.forgot_password",
         purpose="reset",
     )
 

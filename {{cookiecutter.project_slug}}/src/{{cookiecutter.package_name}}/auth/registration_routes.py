@@ -33,9 +33,10 @@ USERNAME_TAKEN = "That username is taken."
 @per_address
 @per_email
 def register() -> ResponseReturnValue:
-    """Create an unverified account and mail its confirm link.
+    """Create an unverified account, mail its confirm link, redirect to "check your inbox".
 
-    The owner of an address in use gets a mail saying someone tried, instead of a link.
+    The owner of an address in use gets a mail saying someone tried, instead of a link, and
+    the visitor the same redirect and page.
     """
     form = RegisterForm()
     if form.validate_on_submit():
@@ -69,9 +70,7 @@ def register() -> ResponseReturnValue:
                     user_id=owner.id,
                 )
                 sent = emails.send_registration_attempt(owner)
-            return emails.check_email_page(
-                email, sent, "auth.resend_verification", purpose="register"
-            )
+            return emails.mailed(email, sent, purpose="register")
     status = 400 if form.errors else 200
     return render_template("auth/register.html", form=form), status
 
@@ -115,7 +114,6 @@ def resend_verification() -> ResponseReturnValue:
         mail=confirm_or_say_confirmed,
         asked_for="a new confirmation link",
         event=("verification_requested", "Confirmation link requested"),
-        retry="auth.resend_verification",
         purpose="verify",
     )
 
