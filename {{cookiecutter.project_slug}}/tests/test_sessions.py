@@ -12,11 +12,11 @@ from flask import flash, redirect, request, session
 from markupsafe import Markup
 
 from {{ cookiecutter.package_name }}.core.csrf import csrf
+from {{ cookiecutter.package_name }}.core.session_keys import delete_sessions
 from {{ cookiecutter.package_name }}.core.sessions import (
     LOGIN_AT,
     SAVED_AT,
     current_session_id,
-    delete_sessions,
     end_session,
     rotate_session,
 )
@@ -79,6 +79,12 @@ def with_session_routes(app):
     def store():
         session["note"] = request.get_data(as_text=True)
         return "stored"
+
+    @app.post("/test/forget-me")
+    @csrf.exempt
+    def forget_me():
+        session.permanent = False
+        return "forgotten"
 
     @app.post("/test/flash-markup")
     @csrf.exempt
@@ -181,6 +187,33 @@ def test_expiry_slides_only_once_half_the_lifetime_is_used(make_app, redis_conn)
     assert response.json == {"count": 1}
     assert "Set-Cookie" in response.headers
     assert redis_conn.ttl(key) > 59 * 60
+
+
+def test_the_cookie_is_sent_again_only_when_it_changes_or_its_expiry_is_due(
+    session_app, redis_conn
+):
+    client = session_app.test_client()
+    assert "Set-Cookie" in client.post(COUNTER, json={}).headers  # a new session's id
+    key = session_app.config["SESSION_KEY_PREFIX"] + session_cookie(client, session_app).value
+    # A write soon after moves the key's expiry but not the cookie's, which it outlives.
+    redis_conn.expire(key, 60)
+    written = client.post(COUNTER, json={})
+    assert written.json == {"count": 2}
+    assert "Set-Cookie" not in written.headers
+    assert redis_conn.ttl(key) > 60
+    # "Remember me" changed: the cookie changes from a dated one to a browser-session one.
+    forgotten = client.post("/test/forget-me")
+    assert "Expires=" not in forgotten.headers["Set-Cookie"]
+    # Half the lifetime later, a write sends the cookie with its new expiry too.
+    data = msgspec.msgpack.decode(redis_conn.get(key))
+    data[SAVED_AT] -= session_app.config["SESSION_ANONYMOUS_LIFETIME"].total_seconds() * 0.6
+    redis_conn.set(key, msgspec.msgpack.encode(data), keepttl=True)
+    assert "Set-Cookie" in client.post(COUNTER, json={}).headers
+    # A new id (a login) is always sent, and only once.
+    assert "Set-Cookie" in client.post("/test/rotate").headers
+    rotated = client.post(COUNTER, json={})
+    assert rotated.json == {"count": 4}
+    assert "Set-Cookie" not in rotated.headers
 
 
 def test_a_login_ends_after_the_absolute_lifetime_however_active(session_app, redis_conn):

@@ -21,12 +21,12 @@ from flask import current_app, request, session
 
 from {{ cookiecutter.package_name }}.core import redis_client
 from {{ cookiecutter.package_name }}.core.limiter import remote_address
-from {{ cookiecutter.package_name }}.core.sessions import (
-    current_session_id,
+from {{ cookiecutter.package_name }}.core.session_keys import (
     delete_sessions,
     existing_sessions,
     store_call,
 )
+from {{ cookiecutter.package_name }}.core.sessions import current_session_id
 
 SEEN = ":seen"
 USER_AGENT_MAX = 200

@@ -49,6 +49,8 @@ class LazySession(SessionMixin):
         self.interface = interface
         # Both read on first use: a page that never touches the session parses no cookie.
         self.sid: str | None = None  # None until something is stored: a new visitor has no key
+        self.sent_sid: str | None = None  # the id of the browser's cookie, while it is good
+        self.cookie_stale = False  # the cookie must be sent again ("remember me" changed)
         self.data: dict[str, Any] | None = None
         self.stored = False  # Redis holds a copy under this sid
         self.store_failed = False
@@ -112,7 +114,7 @@ class LazySession(SessionMixin):
     @permanent.setter
     def permanent(self, value: bool) -> None:
         self.load()
-        self.remember, self.modified = bool(value), True
+        self.remember, self.modified, self.cookie_stale = bool(value), True, True
 
     def lifetime(self, app: Flask) -> timedelta:
         """How long this session may stay idle: shorter before a login, capped after one."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +34,8 @@ from .redis_client import LazyClient, RedisUnavailable, guarded
 from .session_limit import count_new_session
 
 SID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
-# Stored beside the data, never visible in ``session``.
+# Stored beside the data, never visible in ``session``. SAVED_AT: when the cookie's expiry
+# last moved (and the key's with it).
 SAVED_AT = "_saved_at"
 LOGIN_AT = "_login_at"
 PERMANENT = "_permanent"
@@ -113,7 +113,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         self.command("delete the session", "DEL", store_id)
 
     def _upsert_session(self, lifetime: timedelta, session: Any, store_id: str) -> None:
-        meta = {SAVED_AT: int(time.time()), PERMANENT: session.remember}
+        meta = {SAVED_AT: int(session.saved_at), PERMANENT: session.remember}
         if session.login_at:
             meta[LOGIN_AT] = int(session.login_at)
         payload = self.encoder.encode(session.data | meta)
@@ -146,7 +146,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             # Never adopt an id the client chose (session fixation): a new one if stored.
             session.sid, session.data = None, {}
             return
-        session.stored, session.login_at = True, login_at
+        session.stored, session.login_at, session.sent_sid = True, login_at, session.sid
         session.saved_at = float(data.pop(SAVED_AT, 0))
         session.remember = bool(data.pop(PERMANENT, self.permanent))
         session.data = data
@@ -189,10 +189,15 @@ class LazyRedisSessionInterface(RedisSessionInterface):
             if not (session.stored or session.login_at):
                 count_new_session()  # a new key for a visitor: limited per client
             session.sid = session.sid or self.new_sid()
+            # Every write moves the key's expiry; the cookie's moves only when due, so a
+            # write in between sends no cookie (the key outlives the cookie either way).
+            resend = due or session.cookie_stale or session.sid != session.sent_sid
+            session.saved_at = time.time() if resend else session.saved_at
             self._upsert_session(lifetime, session, self.store_key(session.sid))
             if session.stored:
-                expires = datetime.now(UTC) + lifetime if session.remember else None
-                self.set_cookie(app, response, session.sid, expires)
+                if resend:
+                    expires = datetime.now(UTC) + lifetime if session.remember else None
+                    self.set_cookie(app, response, session.sid, expires)
                 return
             app.logger.info("Not saving a session that was ended while this request ran")
         elif not session.modified:
@@ -262,31 +267,6 @@ def current_session_id() -> str:
     current.load()
     current.sid = current.sid or interface.new_sid()
     return current.sid
-
-
-def store_call(command: Callable[[], Any]) -> Any:
-    """Run one call on the session store behind the circuit breaker; Redis down is a 503."""
-    return guarded(command, "use the session store", SessionStoreUnavailable)
-
-
-def _pipeline(command: str, sids: list[str]) -> list[Any]:
-    """One command per session id, in one round trip (each key on its own in a cluster)."""
-    interface = current_app.session_interface
-    assert isinstance(interface, LazyRedisSessionInterface)  # noqa: S101
-    pipe = interface.client.pipeline(transaction=False)
-    for sid in sids:
-        getattr(pipe, command)(interface.store_key(sid))
-    return list(store_call(pipe.execute))
-
-
-def existing_sessions(sids: list[str]) -> list[bool]:
-    """Which of these session ids still have data in Redis (expired or ended ones do not)."""
-    return [bool(found) for found in _pipeline("exists", sids)]
-
-
-def delete_sessions(sids: list[str]) -> None:
-    """End these sessions wherever they are in use: their Redis keys are deleted now."""
-    _pipeline("delete", sids)
 
 
 def init_app(app: Flask) -> None:
