@@ -45,6 +45,7 @@ FEATURE_WORDS = {
         "PASSWORD_HASH_CONCURRENCY",
         "LINK_MAX_AGE",
         "SESSION_SEEN_INTERVAL",
+        "SUDO_MODE_LIFETIME",
         "## Accounts",
         "Mailpit",
         "compose.local.yaml",

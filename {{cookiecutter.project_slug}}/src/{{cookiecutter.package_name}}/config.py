@@ -149,6 +149,9 @@ class Config:
     PASSWORD_HASH_CONCURRENCY = 2
     VERIFY_LINK_MAX_AGE = timedelta(hours=48)
     RESET_LINK_MAX_AGE = timedelta(hours=1)
+    # Changing the password, signing out sessions and deleting the account need a sign-in
+    # this recent (the login, or the password typed again on /auth/sudo).
+    SUDO_MODE_LIFETIME = timedelta(minutes=10)
     # "Last seen" on the sessions page is written at most this often per session.
     SESSION_SEEN_INTERVAL = timedelta(minutes=5)
     # Links in mails start with this ("https://example.com"), never with the request's
@@ -224,8 +227,8 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
     "PROXY_FIX",
 )
 {%- if cookiecutter.auth == "yes" %}
-# The database, and the mail settings as SMTP providers' docs spell them (derive() turns
-# MAIL_PORT and the flags into int/bool).
+# The database, the mail settings as SMTP providers' docs spell them (derive() turns
+# MAIL_PORT and the flags into int/bool) and sudo mode's lifetime in seconds.
 PLAIN_ENV_KEYS += (
     "DATABASE_URL",
     "APP_BASE_URL",
@@ -236,6 +239,7 @@ PLAIN_ENV_KEYS += (
     "MAIL_USERNAME",
     "MAIL_PASSWORD",
     "MAIL_DEFAULT_SENDER",
+    "SUDO_MODE_LIFETIME",
 )
 {%- endif %}
 

@@ -131,13 +131,18 @@ def as_int(key: str, value: Any) -> int:
 
 
 def derive_mail(config: FlaskConfig) -> None:
-    """Typed mail settings, the public base URL of links, and a default sender."""
+    """Typed mail settings and account lifetimes, the public base URL of links, a sender."""
     config["MAIL_PORT"] = as_int("MAIL_PORT", config["MAIL_PORT"])
     config["MAIL_TIMEOUT"] = as_int("MAIL_TIMEOUT", config["MAIL_TIMEOUT"])
     for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
         config[key] = as_bool(key, config[key])
-    for key in ("VERIFY_LINK_MAX_AGE", "RESET_LINK_MAX_AGE", "SESSION_SEEN_INTERVAL"):
-        if not isinstance(config[key], timedelta):
+    for key in (
+        "VERIFY_LINK_MAX_AGE",
+        "RESET_LINK_MAX_AGE",
+        "SESSION_SEEN_INTERVAL",
+        "SUDO_MODE_LIFETIME",
+    ):
+        if not isinstance(config[key], timedelta):  # seconds, from the environment
             config[key] = timedelta(seconds=as_int(key, config[key]))
     if not config["APP_BASE_URL"]:
         # ".example.com" in TRUSTED_HOSTS allows subdomains; it names no host to link to.

@@ -3,7 +3,7 @@
 Registering ``bp`` brings the whole feature: the pages listed below, ``current_user`` in
 every template (read from the session only when a page asks: ``current_user.py``) and the
 ``flask users`` commands. Other features guard their views with
-``current_user.login_required``.
+``current_user.login_required``, and sensitive ones also with ``sudo.sudo_required``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from {{ cookiecutter.package_name }}.core.page_cache import personal_when
 
-from . import account_routes, emails, login_routes, password_routes, registration_routes
+from . import account_routes, emails, login_routes, password_routes, registration_routes, sudo
 from .cli import users_cli
 from .current_user import inject_current_user, logged_in_user
 
@@ -38,6 +38,7 @@ PAGES: list[tuple[str, Callable[..., ResponseReturnValue], list[str]]] = [
     ("/verify", registration_routes.resend_verification, FORM),
     ("/login", login_routes.login, FORM),
     ("/logout", login_routes.logout, ["POST"]),
+    ("/sudo", sudo.sudo, FORM),
     ("/password/forgot", password_routes.forgot_password, FORM),
     ("/password/reset/<token>", password_routes.reset_password, FORM),
     ("/password", password_routes.change_password, FORM),

@@ -21,6 +21,7 @@ from .forms import DeleteAccountForm
 from .login_routes import logout
 from .passwords import accepted_form
 from .signals import account_deleted
+from .sudo import sudo_required
 from .throttles import per_address
 
 
@@ -36,6 +37,7 @@ def account() -> str:
 
 
 @login_required
+@sudo_required
 def sessions() -> str:
     """Where the account is logged in, with a way to sign each out."""
     listed = signed_in_sessions.active_sessions(the_user().id)
@@ -44,6 +46,7 @@ def sessions() -> str:
 
 
 @login_required
+@sudo_required(form_page="auth.sessions")
 def sign_out_session(handle: str) -> ResponseReturnValue:
     """Sign out one of the user's sessions (this one logs out)."""
     user = the_user()
@@ -60,6 +63,7 @@ def sign_out_session(handle: str) -> ResponseReturnValue:
 
 
 @login_required
+@sudo_required(form_page="auth.sessions")
 def sign_out_other_sessions() -> ResponseReturnValue:
     """Sign out every session of the user except this one."""
     user = the_user()
@@ -72,6 +76,7 @@ def sign_out_other_sessions() -> ResponseReturnValue:
 
 
 @login_required
+@sudo_required
 @per_address
 def delete_account() -> ResponseReturnValue:
     """Delete the account, its sessions and what other features keep for it; mail a note."""

@@ -26,6 +26,9 @@ from {{ cookiecutter.package_name }}.core.sessions import (
 from . import signed_in_sessions
 from .models import User
 
+# When this session last signed in (logged in, or confirmed the password for ``sudo``).
+SUDO_AT = "sudo_at"
+
 
 def logged_in_user() -> User | None:
     """The logged-in user, read from the session the first time a request asks.
@@ -87,11 +90,12 @@ def log_in(user: User, remember: bool) -> None:
 
     Without "remember me" the cookie lasts until the browser closes; with it, for
     PERMANENT_SESSION_LIFETIME. Either way the server forgets a session idle that long.
+    The login is a sign-in, so sensitive actions (``sudo``) need none for a while.
     """
     rotate_session()
     session["user_id"] = user.id
     session["user_key"] = user.session_key
-    session["auth_at"] = session["seen"] = int(time.time())
+    session["auth_at"] = session["seen"] = session[SUDO_AT] = int(time.time())
     session.permanent = remember
     signed_in_sessions.record_login(user.id)
     g.user = user

@@ -112,6 +112,12 @@ class DeleteAccountForm(CsrfForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
 
 
+class SudoForm(CsrfForm):
+    """Sign in again before a sensitive action (``sudo``)."""
+
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+
+
 class ConfirmEmailForm(CsrfForm):
     """Confirm the address from its link; the password proves who registered the account."""
 

@@ -26,6 +26,7 @@ from .forms import ChangePasswordForm, ResetPasswordForm
 from .links import RESET, USED, link_problem, password_fingerprint, user_from_link
 from .models import utcnow
 from .passwords import accepted_form
+from .sudo import sudo_required
 from .throttles import per_address, per_email
 
 
@@ -69,6 +70,7 @@ def reset_password(token: str) -> ResponseReturnValue:
 
 
 @login_required
+@sudo_required
 @per_address
 def change_password() -> ResponseReturnValue:
     """Change the password: this session gets a new id, every other session ends."""
