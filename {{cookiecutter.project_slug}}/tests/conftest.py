@@ -161,6 +161,10 @@ def make_app(
             "REDIS_URL": redis_url,
             "SESSION_KEY_PREFIX": key_prefix,
             "RATELIMIT_KEY_PREFIX": LIMITER_PREFIX,
+{%- if cookiecutter.auth == "yes" %}
+            # Hashing slots of its own: test processes running at once share the instance folder.
+            "PASSWORD_HASH_SLOT_FOLDER": str(tmp_path / "hash-slots"),
+{%- endif %}
 {%- if cookiecutter.auth == "yes" and cookiecutter.examples == "yes" %}
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
 {%- endif %}

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import time
 import unicodedata
 from collections.abc import Iterator
 
+import click
 import pytest
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from conftest import PASSWORD
-from {{ cookiecutter.package_name }}.auth.hash_slots import slots
+from {{ cookiecutter.package_name }}.auth.hash_slots import take_slot
 from {{ cookiecutter.package_name }}.auth.models import User
 from {{ cookiecutter.package_name }}.core.database import db
 
@@ -85,16 +89,27 @@ def test_a_common_password_in_fullwidth_letters_is_refused(auth, mailbox):
 
 @contextlib.contextmanager
 def every_hashing_slot_busy(app) -> Iterator[None]:
-    """Hold all of this process's password-hashing slots, as running hashes would."""
-    semaphore = slots(app.config["PASSWORD_HASH_CONCURRENCY"])
-    held = 0
-    while semaphore.acquire(blocking=False):
-        held += 1
+    """Hold every password-hashing slot, as hashes running in other threads would."""
+    folder, size = app.config["PASSWORD_HASH_SLOT_FOLDER"], app.config["PASSWORD_HASH_CONCURRENCY"]
+    held = []
+    while (slot := take_slot(folder, size)) is not None:
+        held.append(slot)
     try:
         yield
     finally:
-        for _ in range(held):
-            semaphore.release()
+        for slot in held:
+            os.close(slot)
+
+
+# Another worker process hashing: it holds every slot until its standard input closes.
+OTHER_WORKER = """
+import sys
+from {{ cookiecutter.package_name }}.auth.hash_slots import take_slot
+folder, size = sys.argv[1], int(sys.argv[2])
+held = [take_slot(folder, size) for _ in range(size)]
+print("holding" if None not in held else "refused", flush=True)
+sys.stdin.read()
+"""
 
 
 @pytest.fixture
@@ -133,6 +148,27 @@ def test_with_every_hashing_slot_busy_a_form_that_hashes_is_refused_at_once(
     assert alice.post(url, data).status_code in {200, 302, 303}
 
 
+def test_hashes_in_another_worker_process_take_the_slots_of_this_one(app, auth):
+    auth.signup()
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}  # the package, as found here
+    folder, size = app.config["PASSWORD_HASH_SLOT_FOLDER"], app.config["PASSWORD_HASH_CONCURRENCY"]
+    other = subprocess.Popen(
+        [sys.executable, "-c", OTHER_WORKER, folder, str(size)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert other.stdout.readline() == "holding\n"
+        refused = auth.login()
+    finally:
+        other.communicate("", timeout=30)
+    assert refused.status_code == 503
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert auth.login().status_code == 302  # its slots are free once it has exited
+
+
 def test_a_reset_is_refused_at_once_with_every_hashing_slot_busy(app, auth, mailbox):
     auth.signup()
     auth.post("/auth/password/forgot", {"email": "alice@example.com"})
@@ -151,3 +187,14 @@ def test_the_command_line_is_not_bounded(app, runner):
     with every_hashing_slot_busy(app):
         result = runner.invoke(args=args)
     assert result.exit_code == 0, result.output
+
+
+def test_hashing_leaves_one_cpu_to_the_other_pages_unless_told(make_app, monkeypatch):
+    assert make_app().config["PASSWORD_HASH_CONCURRENCY"] == max(1, (os.cpu_count() or 1) - 1)
+    monkeypatch.setenv("FLASK_PASSWORD_HASH_CONCURRENCY", "3")
+    assert make_app().config["PASSWORD_HASH_CONCURRENCY"] == 3
+
+
+def test_no_hashing_slot_at_all_stops_the_start(make_app):
+    with pytest.raises(click.ClickException, match="PASSWORD_HASH_CONCURRENCY=0 must be at least"):
+        make_app(PASSWORD_HASH_CONCURRENCY=0)

@@ -143,10 +143,13 @@ class Config:
     # werkzeug's hashing method ("scrypt", "pbkdf2:sha256:600000"); a stored hash made
     # another way is redone at the owner's next login.
     PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
-    # Password hashes made or checked at once per process; a request that would start one
-    # more gets a 503 with Retry-After at once. Fewer than gunicorn's threads, so a burst of
-    # logins leaves threads free for every other page.
-    PASSWORD_HASH_CONCURRENCY = 2
+    # Password hashes made or checked at once by all the workers sharing the slot folder; a
+    # request that would start one more gets a 503 with Retry-After at once, so a burst of
+    # logins leaves a CPU, and the threads, to every other page.
+    PASSWORD_HASH_CONCURRENCY: int | None = None  # derived: one fewer than the CPUs, at least 1
+    # The slots, one lock file each: keep it on a local disk, one folder per machine (the
+    # bound is for the machine's CPUs).
+    PASSWORD_HASH_SLOT_FOLDER: str | None = None  # derived: <instance folder>/hash-slots
     VERIFY_LINK_MAX_AGE = timedelta(hours=48)
     RESET_LINK_MAX_AGE = timedelta(hours=1)
     # Changing the password, signing out sessions and deleting the account need a sign-in

@@ -49,6 +49,7 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
             "sqlite:///" + os.path.join(instance_path, "app.db")
         )
     derive_mail(config)
+    derive_hash_slots(config, instance_path)
 {%- endif %}
     for key in ("SESSION_ANONYMOUS_LIFETIME", "SESSION_ABSOLUTE_LIFETIME"):
         if not isinstance(config[key], timedelta):  # seconds, from the environment
@@ -128,6 +129,20 @@ def as_int(key: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigurationError(f"{key}={value!r} is not a whole number.") from None
+
+
+def derive_hash_slots(config: FlaskConfig, instance_path: str) -> None:
+    """How many password hashes at once, and where their slots are kept."""
+    value = config["PASSWORD_HASH_CONCURRENCY"]
+    if value in (None, ""):
+        # One CPU is left to the pages that hash nothing, however many logins come at once.
+        value = max(1, (os.cpu_count() or 1) - 1)
+    concurrency = as_int("PASSWORD_HASH_CONCURRENCY", value)
+    if concurrency < 1:
+        raise ConfigurationError(f"PASSWORD_HASH_CONCURRENCY={value!r} must be at least 1.")
+    config["PASSWORD_HASH_CONCURRENCY"] = concurrency
+    if not config["PASSWORD_HASH_SLOT_FOLDER"]:
+        config["PASSWORD_HASH_SLOT_FOLDER"] = os.path.join(instance_path, "hash-slots")
 
 
 def derive_mail(config: FlaskConfig) -> None:

@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.core.database import db
 from .current_user import log_in, log_out_here, logged_in_user
 from .events import security_event
 from .forms import EmailForm, LoginForm
+from .hash_slots import holding_hash_slot
 from .models import User
 from .normalise import login_name
 from .passwords import accepted_form, normalise_password
@@ -67,6 +68,8 @@ def refuse_if_throttled(name: str) -> None:
         raise TooManyRequests(retry_after=wait)
 
 
+# The slot first: a refusal costs no Redis call and leaves the address's budget alone.
+@holding_hash_slot
 @per_address
 def login() -> ResponseReturnValue:
     """Check the credentials; the same answer for an unknown user and a wrong password."""
