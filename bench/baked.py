@@ -20,7 +20,11 @@ CSRF_FIELD = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"|'
 
 def production_env(project: Path, redis_url: str) -> dict[str, str]:
     """What the baked app needs to run in production, its database in the project's instance/."""
+    # Metrics in multiprocess mode, as gunicorn.conf.py sets them up.
+    metrics = project / "instance" / "prometheus"
+    metrics.mkdir(parents=True, exist_ok=True)
     return {
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
         "FLASK_CONFIG": "production",
         "SECRET_KEY": SECRET,
         "REDIS_URL": redis_url,
@@ -33,6 +37,12 @@ def production_env(project: Path, redis_url: str) -> dict[str, str]:
         # Production with accounts requires a mail server; the bench sends no mail.
         "MAIL_SERVER": "127.0.0.1",
     }
+
+
+def without_metrics(package: str) -> list[str]:
+    """The baked WSGI_MIDDLEWARE less its Metrics layer (the metrics' cost is the difference)."""
+    layers = ("RequestID", "SecurityHeaders", "TrustedProxies")
+    return [f"{package}.core.middleware.{layer}" for layer in layers]
 
 
 def package_name(project: Path) -> str:

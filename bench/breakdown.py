@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.baked import login_with_form, package_name, production_env
+from bench.baked import login_with_form, package_name, production_env, without_metrics
 
 FLASK = "Flask and Werkzeug (request context, routing, request and response objects)"
 CSRF = "Flask-WTF's CSRF hook"
@@ -83,7 +83,7 @@ REMEDIES = {
 
 
 # The servers of `make bench` this loads (all but the raw WSGI hello).
-SERVERS = ("bare", "stock", "stock_norefresh", "floor", "ours", "ours_nomw")
+SERVERS = ("bare", "stock", "stock_norefresh", "floor", "ours", "ours_nomw", "ours_nometrics")
 
 
 class Clocks:
@@ -329,6 +329,7 @@ def main() -> int:
         "ours": ours,
         # What FLASK_WSGI_MIDDLEWARE=[] makes of the served app.
         "ours_nomw": create_app("production", {"WSGI_MIDDLEWARE": []}),
+        "ours_nometrics": create_app("production", {"WSGI_MIDDLEWARE": without_metrics(package)}),
     }
     scenarios = json.loads(args.scenarios)
     # Sessions are made before any clock is on, with the apps as they are served.

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from bench import breakdown, startup
-from bench.baked import package_name, prepare_database, production_env
+from bench.baked import package_name, prepare_database, production_env, without_metrics
 from bench.load import (
     RedisServer,
     Results,
@@ -100,6 +100,13 @@ SCENARIOS = [
         "ours_nomw_untouched",
         "ours without middleware: page not using the session",
         "ours_nomw",
+        "/healthz",
+        cookie="counter",
+    ),
+    Scenario(
+        "ours_nometrics_untouched",
+        "ours without metrics: page not using the session",
+        "ours_nometrics",
         "/healthz",
         cookie="counter",
     ),
@@ -256,6 +263,8 @@ def ours_server(project: Path, redis_url: str, name: str) -> Server:
     env = production_env(project, redis_url)
     if name == "ours_nomw":
         env["FLASK_WSGI_MIDDLEWARE"] = "[]"
+    if name == "ours_nometrics":
+        env["FLASK_WSGI_MIDDLEWARE"] = json.dumps(without_metrics(package_name(project)))
     return Server(name, "wsgi:app", project, env)
 
 
@@ -329,6 +338,7 @@ def main() -> int:
             ours_server(project, redis_server.url, "ours"),
             floor_server(project, redis_server.url),
             ours_server(project, redis_server.url, "ours_nomw"),
+            ours_server(project, redis_server.url, "ours_nometrics"),
         ]
         print(
             f"{len(scenarios)} scenarios under {len(configs)} worker configs, "

@@ -99,6 +99,12 @@ SERVED = [
         "ours_untouched",
         "ours_nomw_untouched",
     ),
+    Target(
+        "metrics overhead (ours vs ours without metrics, untouched page)",
+        0.95,
+        "ours_untouched",
+        "ours_nometrics_untouched",
+    ),
 ]
 STARTUP = Target(
     'import + `create_app("production")` CPU vs the library-import reference', 1.15, at_most=True

@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -39,6 +41,35 @@ logconfig_dict = {
 }
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
+# Where the workers write their metrics for /metrics to add up (prometheus_client's
+# multiprocess mode). Set before anything imports prometheus_client, which picks its mode
+# on import; a folder of our own is removed when the server stops.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+    os.environ["APP_OWNS_PROMETHEUS_MULTIPROC_DIR"] = "1"
+
+
+def empty_metrics_folder():
+    """Forget the counts of an earlier server: they would be added to this one's."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.remove(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (the breaker's state) stop counting; its counts stay."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics folder made at start-up (one given in the environment is kept)."""
+    if os.environ.get("APP_OWNS_PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
 
 def on_starting(server):
     """Check the configuration (and migrate the database) once, before any worker starts.
@@ -62,6 +93,7 @@ def on_starting(server):
 {%- endif %}
     from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
+    empty_metrics_folder()
     load_dotenv()
     try:
         {{ "app = " if cookiecutter.auth == "yes" else "" }}create_app()

@@ -115,7 +115,13 @@ class Config:
         "{{ cookiecutter.package_name }}.core.middleware.RequestID",
         "{{ cookiecutter.package_name }}.core.middleware.SecurityHeaders",
         "{{ cookiecutter.package_name }}.core.middleware.TrustedProxies",
+        # Below TrustedProxies: METRICS_ALLOW is checked against the client's address.
+        "{{ cookiecutter.package_name }}.core.middleware.Metrics",
     ]
+    # Who may read /metrics: addresses or networks ("10.0.0.0/8,192.0.2.7"; FLASK_METRICS_ALLOW
+    # takes a JSON list). Behind a proxy, the client's address as PROXY_FIX determines it.
+    # Anyone else gets the 404 of any unknown page.
+    METRICS_ALLOW: ClassVar[list[str]] = ["127.0.0.0/8", "::1"]
     # Proxies in front of the app, per header (x_for, x_proto, x_host, x_port, x_prefix);
     # all 0 = trust no X-Forwarded-* header.
     PROXY_FIX: ClassVar[dict[str, int]] = dict.fromkeys(PROXY_FIX_HEADERS, 0)
@@ -228,6 +234,7 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
     "REDIS_SENTINEL_SERVICE",
     "TRUSTED_HOSTS",
     "PROXY_FIX",
+    "METRICS_ALLOW",
 )
 {%- if cookiecutter.auth == "yes" %}
 # The database, the mail settings as SMTP providers' docs spell them (derive() turns

@@ -14,6 +14,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from flask import current_app
+from prometheus_client import Counter
+
+# Mails handed to the mail server, and mails it could not take (the metrics page).
+MAILS_SENT = Counter("mails_sent", "Mails handed to the mail server.")
+MAILS_FAILED = Counter("mails_failed", "Mails the mail server could not take.")
 
 
 class MailNotSent(Exception):
@@ -58,6 +63,7 @@ def deliver(message: EmailMessage) -> None:
                 smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
+        MAILS_FAILED.inc()
         current_app.logger.error(
             "Mail %r to %s could not be sent: %s",
             message["Subject"],
@@ -66,6 +72,7 @@ def deliver(message: EmailMessage) -> None:
             extra={"event": "mail_failed"},
         )
         raise MailNotSent(str(exc)) from exc
+    MAILS_SENT.inc()
 
 
 def send(to: str, subject: str, text: str, html: str | None = None) -> None:

@@ -5,7 +5,8 @@ opens: calls fail at once with ``CircuitOpen`` for ``reset_seconds``. Then one c
 time is let through as a probe (half-open); its success closes the breaker, its failure
 opens it again. A Redis that answers with an error (OOM, READONLY) is reachable: that
 error is passed on but does not open the breaker, since reads still work there.
-One breaker per app and process, shared by every thread.
+One breaker per app and process, shared by every thread; ``on_change`` hears it open and
+close (the metrics' gauge).
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class CircuitBreaker:
         failures: int,
         reset_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[bool], None] = lambda is_open: None,
     ) -> None:
         self.threshold = max(1, failures)
+        self.on_change = on_change
         self.reset_seconds = reset_seconds
         self.clock = clock
         self.lock = threading.Lock()
@@ -68,17 +71,23 @@ class CircuitBreaker:
     def record_success(self) -> None:
         """Redis answered: close the breaker."""
         with self.lock:
+            was_open = self.opened_at is not None
             self.failures = 0
             self.opened_at = None
             self.probing = False
+        if was_open:
+            self.on_change(False)
 
     def record_failure(self) -> None:
         """Redis did not answer: count it, and open (again) at the threshold."""
         with self.lock:
+            opening = self.opened_at is None and self.failures + 1 >= self.threshold
             self.failures += 1
             self.probing = False
             if self.failures >= self.threshold:
                 self.opened_at = self.clock()
+        if opening:
+            self.on_change(True)
 
     def release(self) -> None:
         """The call ended without telling anything about Redis: let another probe try."""

@@ -20,6 +20,7 @@ class SessionStoreUnavailable(RedisUnavailable):
     """Redis could not serve a request that needs the session."""
 
     description = "Sessions are temporarily unavailable. Please try again in a few seconds."
+    session_store = True
 
 
 def absolute_lifetime(app: Flask) -> float:

@@ -8,19 +8,24 @@ a class like ``ServerTiming`` below and naming it in the list.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import time
 from collections.abc import Iterable, Mapping
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import Rule
 from werkzeug.utils import ImportStringError, import_string
 
 from ..exceptions import ConfigurationError
+from . import metrics
+from .metrics import ROUND_TRIPS
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -116,6 +121,96 @@ class TrustedProxies(ProxyFix):
         if not any(counts.values()):
             return wsgi_app  # trusting no header, ProxyFix would only cost time
         return cls(wsgi_app, **counts)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+METRICS_PATH = "/metrics"
+# What the scrapes themselves are counted under (endpoint "metrics").
+SCRAPE_RULE = Rule(METRICS_PATH, endpoint="metrics")
+
+
+def parse_allow(key: str, value: object) -> tuple[Network, ...]:
+    """``"10.0.0.0/8, 192.0.2.7"`` (or a list of them) -> networks; a bad entry stops start-up."""
+    entries = value.split(",") if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple):
+        raise ConfigurationError(f"{key} ({value!r}) must be a list of addresses or networks.")
+    networks = []
+    for entry in entries:
+        if not str(entry).strip():
+            continue  # "" allows no one
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            problem = f"{key} entry {entry!r} is not an address or network."
+            raise ConfigurationError(problem) from None
+    return tuple(networks)
+
+
+class Metrics:
+    """Record each request's endpoint, method, status and latency; serve /metrics.
+
+    Listed below TrustedProxies, so METRICS_ALLOW is checked against the client's address as
+    PROXY_FIX determines it; anyone else asking for /metrics is passed on to the app and
+    gets its usual 404. A scrape is answered here, before Flask: a scraper may name the
+    server by its address (not a TRUSTED_HOSTS name), and nothing of Flask's runs for it.
+    """
+
+    def __init__(self, wsgi_app: WSGIApplication, allow: tuple[Network, ...]) -> None:
+        self.wsgi_app = wsgi_app
+        self.allow = allow
+        self.recorder = metrics.RECORDER
+        self.note = metrics.RECORDER.queue.append
+
+    @classmethod
+    def from_config(cls, wsgi_app: WSGIApplication, config: Mapping[str, Any]) -> Metrics:
+        """Read METRICS_ALLOW."""
+        return cls(wsgi_app, parse_allow("METRICS_ALLOW", config["METRICS_ALLOW"]))
+
+    def allowed_scrape(self, environ: WSGIEnvironment) -> bool:
+        """Whether this request is a scrape by a client allowed to read the metrics."""
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return False
+        try:
+            address = ipaddress.ip_address(environ.get("REMOTE_ADDR", ""))
+        except ValueError:
+            return False  # a Unix socket, or no address: not one we were told to trust
+        return any(address in network for network in self.allow)
+
+    def scrape(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """The metrics in Prometheus's text format."""
+        started = perf_counter()
+        body = metrics.exposition()
+        headers = [("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(body)))]
+        start_response("200 OK", [*headers, ("Cache-Control", "no-store")])
+        method = environ["REQUEST_METHOD"]
+        self.note((perf_counter() - started, method, ["200", SCRAPE_RULE], 0))
+        return [b""] if method == "HEAD" else [body]
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """Time the app up to the start of its response, then queue the request's numbers."""
+        if environ.get("PATH_INFO") == METRICS_PATH and self.allowed_scrape(environ):
+            return self.scrape(environ, start_response)
+        if self.recorder.flusher is None:
+            self.recorder.start_flusher()
+        started = perf_counter()
+        answer: list[Any] = []
+
+        def start(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            # Flask's request is in the environ only until the app returns.
+            answer[:] = line, getattr(environ.get("werkzeug.request"), "url_rule", None)
+            return start_response(line, headers, exc_info)
+
+        # Flask answers every error itself (a 500 page), so no try/finally: it costs.
+        body = self.wsgi_app(environ, start)
+        self.note(
+            (
+                perf_counter() - started,
+                environ["REQUEST_METHOD"],
+                answer or ["500", None],
+                environ.get(ROUND_TRIPS, 0),
+            )
+        )
+        return body
 
 
 class ServerTiming:

@@ -20,13 +20,14 @@ from typing import Any, NamedTuple, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
-from flask import Flask, Response, current_app, has_app_context
+from flask import Flask, Response, current_app, has_app_context, has_request_context, request
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 from werkzeug.exceptions import ServiceUnavailable
 
+from . import metrics
 from .breaker import UNREACHABLE, CircuitBreaker, CircuitOpen
 from .errors import render_error
 from .redaction import hide_secrets, redact
@@ -48,6 +49,8 @@ class RedisUnavailable(ServiceUnavailable):
     """Redis could not serve a request that needs it."""
 
     description = "This service is temporarily unavailable. Please try again in a few seconds."
+    # Counted among the session store's errors as well as Redis's (metrics).
+    session_store = False
 
     def __init__(self, description: str | None = None) -> None:
         super().__init__(description, retry_after=retry_after_seconds())
@@ -214,6 +217,7 @@ def handle_redis_error(error: Exception) -> Response:
     """
     if isinstance(error, UNREACHABLE) and not isinstance(error, CircuitOpen):
         get_breaker().record_failure()
+    metrics.count_redis_error(error, session_store=False)
     current_app.logger.error("%s: answering 503", describe(error))
     return render_error(RedisUnavailable())
 
@@ -230,7 +234,9 @@ def init_app(app: Flask) -> None:
         client = build_client(app.config)  # redis.Redis connects on its first command
         app.extensions["redis"] = LazyClient(lambda: client)
     app.extensions["redis_breaker"] = CircuitBreaker(
-        app.config["REDIS_BREAKER_FAILURES"], app.config["REDIS_BREAKER_RESET_SECONDS"]
+        app.config["REDIS_BREAKER_FAILURES"],
+        app.config["REDIS_BREAKER_RESET_SECONDS"],
+        on_change=metrics.breaker_changed,
     )
     for error in UNAVAILABLE:
         app.register_error_handler(error, handle_redis_error)
@@ -253,11 +259,17 @@ def guarded(
 ) -> Any:
     """Run one Redis call behind the breaker; Redis failing is the 503 page, logged once
     as "Redis is unreachable (...): cannot <task>"."""
+    refused = False  # by the open breaker: no round trip
     try:
         return get_breaker().call(command)
     except UNAVAILABLE as exc:
+        refused = isinstance(exc, CircuitOpen)
+        metrics.count_redis_error(exc, unavailable.session_store)
         current_app.logger.error("%s: cannot %s", describe(exc), task)
         raise unavailable() from exc
+    finally:
+        if not refused and has_request_context():
+            metrics.count_round_trip(request.environ)
 
 
 def get_breaker() -> CircuitBreaker:

@@ -1,0 +1,209 @@
+"""The app's Prometheus metrics, and the page that serves them in the text format.
+
+Under gunicorn every worker writes its numbers to files in ``PROMETHEUS_MULTIPROC_DIR``
+(prometheus_client's multiprocess mode, set up by ``gunicorn.conf.py``), and the worker
+that answers a scrape adds up all of them; without it (``make run``, the tests) the one
+process serves its own. What every request records (its count, its latency, its Redis
+round trips) is kept in this process and written out at most ``FLUSH_SECONDS`` apart,
+since writing those files on every request would cost more than the page itself.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from bisect import bisect_left
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from .breaker import UNREACHABLE, CircuitOpen
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# How stale a scrape may find another worker's request counts.
+FLUSH_SECONDS = 1.0
+# Where guarded() counts the current request's Redis round trips.
+ROUND_TRIPS = "app.redis_round_trips"
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ROUND_TRIP_BUCKETS = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+REQUEST_LABELS = ("endpoint", "method", "status")
+# The endpoint label of requests no route matched.
+NO_ENDPOINT = "none"
+# Any other method is counted as "other": a client cannot make up labels.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+REQUESTS = Counter("http_requests", "Requests answered.", REQUEST_LABELS)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time from the request reaching the app to its response starting.",
+    REQUEST_LABELS,
+    buckets=LATENCY_BUCKETS,
+)
+REDIS_ROUND_TRIPS = Histogram(
+    "redis_round_trips_per_request",
+    "Redis round trips of each request that used Redis.",
+    ["endpoint"],
+    buckets=ROUND_TRIP_BUCKETS,
+)
+REDIS_ERRORS = Counter("redis_errors", "Redis calls that failed.", ["cause"])
+SESSION_STORE_ERRORS = Counter(
+    "session_store_errors", "Session reads and writes that failed.", ["cause"]
+)
+# One per worker whose breaker is open (refusing Redis calls, or probing).
+BREAKER_OPEN = Gauge(
+    "redis_breaker_open",
+    "Workers whose Redis circuit breaker is open.",
+    multiprocess_mode="livesum",
+)
+
+logger = logging.getLogger(__name__)
+
+
+def error_cause(error: Exception) -> str:
+    """A short label for why a Redis call failed."""
+    if isinstance(error, CircuitOpen):
+        return "circuit_open"
+    return "unreachable" if isinstance(error, UNREACHABLE) else "error_reply"
+
+
+def count_redis_error(error: Exception, session_store: bool) -> None:
+    """A Redis call failed (at most a few per request, and only while Redis is failing)."""
+    cause = error_cause(error)
+    REDIS_ERRORS.labels(cause).inc()
+    if session_store:
+        SESSION_STORE_ERRORS.labels(cause).inc()
+
+
+def breaker_changed(is_open: bool) -> None:
+    """The circuit breaker of this process opened or closed."""
+    BREAKER_OPEN.set(1 if is_open else 0)
+
+
+def count_round_trip(environ: WSGIEnvironment) -> None:
+    """One more Redis round trip for the request of ``environ``."""
+    environ[ROUND_TRIPS] = environ.get(ROUND_TRIPS, 0) + 1
+
+
+class Batch:
+    """One histogram's observations in this process since the last flush, per label values."""
+
+    def __init__(self, histogram: Histogram, bounds: tuple[float, ...]) -> None:
+        self.histogram = histogram
+        self.bounds = bounds
+        # Per label values: [count, sum, one count per bucket, the last for +Inf].
+        self.rows: dict[tuple[str, ...], list[float]] = {}
+
+    def add(self, key: tuple[str, ...], value: float) -> None:
+        """Note one observation."""
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = [0.0] * (len(self.bounds) + 3)
+        row[0] += 1
+        row[1] += value
+        row[2 + bisect_left(self.bounds, value)] += 1  # the first bucket with value <= le
+
+    def take(self) -> dict[tuple[str, ...], list[float]]:
+        """The rows so far, starting afresh."""
+        rows, self.rows = self.rows, {}
+        return rows
+
+
+def add_observations(child: Histogram, row: list[float]) -> None:
+    """Add a batch to a histogram as as many ``observe()`` calls would.
+
+    prometheus_client observes one value at a time, each a write to its file; a batch
+    adds to the same values observe() does, its sum and its buckets, once each (a batch
+    observe would be the change to send upstream). The tests compare both ways.
+    """
+    child._sum.inc(row[1])
+    for bucket, count in zip(child._buckets, row[2:], strict=True):
+        if count:
+            bucket.inc(count)
+
+
+class Recorder:
+    """Each request's numbers, queued as they come and added up by a thread of this process.
+
+    A request only appends one tuple (a deque's append is atomic, so it takes no lock);
+    sorting them into labels and buckets happens in the flush, a second at a time.
+    """
+
+    def __init__(self) -> None:
+        # (seconds, method, [status line, url rule], Redis round trips) per request.
+        self.queue: deque[tuple[float, str, list[Any], int]] = deque()
+        self.lock = threading.Lock()  # one flush at a time
+        self.latency = Batch(LATENCY, LATENCY_BUCKETS)
+        self.round_trips = Batch(REDIS_ROUND_TRIPS, ROUND_TRIP_BUCKETS)
+        self.flusher: threading.Thread | None = None
+
+    def start_flusher(self) -> None:
+        """Flush every FLUSH_SECONDS, and once more as the process exits.
+
+        Called by the first request a process serves: a gunicorn worker, after the fork.
+        """
+        with self.lock:
+            if self.flusher is not None:
+                return
+            self.flusher = threading.Thread(target=self.run, name="metrics-flush", daemon=True)
+            self.flusher.start()
+        atexit.register(self.flush)
+
+    def run(self) -> None:
+        """The flusher thread."""
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:  # a full disk must not end the flushing for good
+                logger.exception("Could not write the request metrics")
+
+    def flush(self) -> None:
+        """Add up the queued requests and write them to the metrics."""
+        with self.lock:
+            pop = self.queue.popleft
+            for _ in range(len(self.queue)):  # what came in meanwhile waits for the next
+                seconds, method, (line, rule), round_trips = pop()
+                key = (
+                    NO_ENDPOINT if rule is None else rule.endpoint,
+                    method if method in METHODS else "other",
+                    line[:3],
+                )
+                self.latency.add(key, seconds)
+                if round_trips:
+                    self.round_trips.add(key[:1], round_trips)
+            latency, round_trips_rows = self.latency.take(), self.round_trips.take()
+            for labels, row in latency.items():
+                REQUESTS.labels(*labels).inc(row[0])
+                add_observations(LATENCY.labels(*labels), row)
+            for labels, row in round_trips_rows.items():
+                add_observations(REDIS_ROUND_TRIPS.labels(*labels), row)
+
+
+RECORDER = Recorder()
+
+
+def exposition() -> bytes:
+    """Every metric in the text format: all workers' together in multiprocess mode."""
+    RECORDER.flush()
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
