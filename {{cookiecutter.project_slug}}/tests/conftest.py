@@ -352,4 +352,12 @@ class AuthActions:
 def auth(client: FlaskClient, mailbox: Mailbox) -> AuthActions:
     """Account actions for the test client."""
     return AuthActions(client, mailbox)
+
+
+@pytest.fixture
+def alice(auth: AuthActions) -> AuthActions:
+    """alice has an account and has just logged in with the test client."""
+    auth.signup()
+    auth.login()
+    return auth
 {%- endif %}

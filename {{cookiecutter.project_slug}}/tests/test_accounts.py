@@ -24,14 +24,6 @@ def app(make_auth_app):
     return make_auth_app()
 
 
-@pytest.fixture
-def alice(auth):
-    """alice has an account and is logged in with the test client."""
-    auth.signup()
-    auth.login()
-    return auth
-
-
 def page(client, url="/"):
     return client.get(url).get_data(as_text=True)
 

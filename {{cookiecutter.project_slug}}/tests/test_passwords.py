@@ -112,14 +112,6 @@ sys.stdin.read()
 """
 
 
-@pytest.fixture
-def alice(auth):
-    """alice has an account and is logged in with the test client."""
-    auth.signup()
-    auth.login()
-    return auth
-
-
 FORMS_THAT_HASH = {
     "login": ("/auth/login", {"username": "alice", "password": PASSWORD}),
     "register": (

@@ -22,14 +22,6 @@ def app(make_auth_app):
     return make_auth_app()
 
 
-@pytest.fixture
-def alice(auth):
-    """alice has an account and has just logged in with the test client."""
-    auth.signup()
-    auth.login()
-    return auth
-
-
 def signed_in_long_ago(app, client, redis_conn) -> None:
     """Move this session's last sign-in back past SUDO_MODE_LIFETIME."""
     sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
