@@ -82,7 +82,9 @@ def load(project: Path, files: list[str], env: dict[str, str]) -> dict:
 
 def make_up(project: Path) -> tuple[dict[str, str], list[str], list[str]]:
     """The shell variables, the compose files and the compose command `make up` runs."""
-    result = subprocess.run(["make", "-n", "up"], cwd=project, capture_output=True, text=True)
+    # Under the root `make test` this make is a sub-make, which would print its directory.
+    command = ["make", "--no-print-directory", "-n", "up"]
+    result = subprocess.run(command, cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     words = shlex.split(result.stdout.strip())
     assignments = {}
