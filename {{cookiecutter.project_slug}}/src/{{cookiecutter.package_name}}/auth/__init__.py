@@ -15,7 +15,15 @@ from flask.typing import ResponseReturnValue
 
 from {{ cookiecutter.package_name }}.core.page_cache import personal_when
 
-from . import account_routes, emails, login_routes, password_routes, registration_routes, sudo
+from . import (
+    account_routes,
+    email_change_routes,
+    emails,
+    login_routes,
+    password_routes,
+    registration_routes,
+    sudo,
+)
 from .cli import users_cli
 from .current_user import inject_current_user, logged_in_user
 
@@ -43,6 +51,8 @@ PAGES: list[tuple[str, Callable[..., ResponseReturnValue], list[str]]] = [
     ("/password/reset/<token>", password_routes.reset_password, FORM),
     ("/password", password_routes.change_password, FORM),
     ("/account", account_routes.account, ["GET"]),
+    ("/account/email", email_change_routes.change_email, FORM),
+    ("/account/email/<token>", email_change_routes.confirm_email_change, FORM),
     ("/sessions", account_routes.sessions, ["GET"]),
     ("/sessions/<handle>/sign-out", account_routes.sign_out_session, ["POST"]),
     ("/sessions/sign-out-others", account_routes.sign_out_other_sessions, ["POST"]),

@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 
 from .events import security_event
 from .forms import EmailForm
-from .links import RESET, VERIFY, absolute_url, link_for
+from .links import RESET, VERIFY, absolute_url, email_change_token, link_for
 from .models import User
 from .smtp import MailNotSent, send
 
@@ -88,6 +88,39 @@ def send_password_changed(user: User) -> bool:
     return send_templated(user.email, "Your password was changed", "password_changed", user=user)
 
 
+def send_email_change(user: User, new_email: str) -> bool:
+    """To the new address: the link that moves the account to it."""
+    link = absolute_url("auth.confirm_email_change", token=email_change_token(user, new_email))
+    return send_templated(
+        new_email,
+        "Confirm your new email address",
+        "email_change",
+        user=user,
+        link=link,
+        valid_hours=hours("VERIFY_LINK_MAX_AGE"),
+    )
+
+
+def send_email_change_attempt(owner: User) -> bool:
+    """To the owner of an address another account asked to move to, instead of a link."""
+    return send_templated(
+        owner.email, "Someone tried to use your address", "email_change_attempt", user=owner
+    )
+
+
+def send_email_change_notice(user: User, new_email: str) -> bool:
+    """To the current address: a change was asked, and a reset link in case it was not them."""
+    return send_templated(
+        user.email,
+        "Your email address is being changed",
+        "email_change_notice",
+        user=user,
+        new_email=new_email,
+        reset_link=link_for(RESET, user),
+        valid_hours=hours("RESET_LINK_MAX_AGE"),
+    )
+
+
 def send_account_deleted(username: str, address: str) -> bool:
     """Confirm that the account and its data are gone."""
     return send_templated(address, "Your account was deleted", "account_deleted", username=username)
@@ -101,6 +134,7 @@ RETRY = {
     "register": "auth.resend_verification",
     "verify": "auth.resend_verification",
     "reset": "auth.forgot_password",
+    "change": "auth.change_email",
 }
 
 

@@ -1,10 +1,11 @@
-"""Signed, time-limited links for mails (confirm an address, reset a password), and the
-page for one that cannot be used.
+"""Signed, time-limited links for mails (confirm an address, reset a password, move the
+account to a new address), and the page for one that cannot be used.
 
 A token is itsdangerous-signed with SECRET_KEY and a salt per purpose, so a link made for
-one purpose is refused by the other. Each is single-use by what it carries: a confirm link
+one purpose is refused by the others. Each is single-use by what it carries: a confirm link
 names the address (dead once it is confirmed), a reset link a fingerprint of the password
-hash (dead once any new password is set). Links start with APP_BASE_URL, never with the
+hash (dead once any new password is set), an address change both, and the new address
+(dead once the address or the password changes). Links start with APP_BASE_URL, never with the
 Host header of the request that asked for them.
 """
 
@@ -24,6 +25,7 @@ from .models import User
 
 VERIFY = "verify-email"
 RESET = "reset-password"
+CHANGE_EMAIL = "change-email"
 EXPIRED = "This link has expired."
 USED = "This link has been used already, or a newer one replaced it."
 INVALID = "This link is not valid. Check that you copied all of it."
@@ -56,6 +58,13 @@ def make_token(purpose: str, user: User) -> str:
     else:
         payload["p"] = password_fingerprint(user)
     return serializer(purpose).dumps(payload)
+
+
+def email_change_token(user: User, new_email: str) -> str:
+    """A token that moves ``user`` to ``new_email``: the new address travels in the token,
+    so nothing waits in the database, and the current address and password bind it."""
+    payload = {"u": user.id, "e": user.email, "p": password_fingerprint(user), "n": new_email}
+    return serializer(CHANGE_EMAIL).dumps(payload)
 
 
 def read_token(purpose: str, token: str, max_age_seconds: int) -> dict[str, Any]:
