@@ -160,6 +160,22 @@ def test_account_story_in_a_real_browser(server, inbox, chromium_path):
         page.goto(server + "/auth/account")
         expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
+        # A new address: the link mailed to it, opened in the signed-out first browser, makes
+        # the change, and the account logs in by the new address.
+        other.goto(server + "/auth/account")
+        other.get_by_role("link", name="Change your email address").click()
+        other.get_by_label("New email address").fill("alice@new.example.org")
+        other.get_by_role("button", name="Mail me a link").click()
+        expect(other.get_by_role("heading", name="Check your inbox")).to_be_visible()
+        page.goto(inbox.handler.link("alice@new.example.org"))
+        page.get_by_role("button", name="Use this address").click()
+        changed = "Your email address is now alice@new.example.org."
+        expect(page.locator(".flash-success")).to_have_text(changed)
+        log_in(page, "alice@new.example.org", "a new and longer secret")
+        expect(page.locator(".flash-success")).to_have_text("Welcome, alice!")
+        page.goto(server + "/auth/account")
+        expect(page.locator("dd").nth(1)).to_have_text("alice@new.example.org")
+
         # The stylesheet loads under the Content-Security-Policy on every kind of page.
         for path in ("/about", "/upload", "/preferences", "/items/42", "/auth/sessions"):
             other.goto(server + path)
