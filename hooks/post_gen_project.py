@@ -21,6 +21,7 @@ FEATURE_FILES = {
         "tests/test_mail_links.py",
         "tests/test_passwords.py",
         "tests/test_sudo.py",
+        "tests/test_two_factor.py",
         "tests/test_change_email.py",
         "tests/test_migrations.py",
         "tests/test_database.py",

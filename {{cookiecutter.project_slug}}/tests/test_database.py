@@ -30,7 +30,7 @@ def test_migrations_upgrade_and_downgrade(make_app, database_url):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     with app.app_context():
         flask_migrate.upgrade()
-        assert tables(url) == {"alembic_version", "users"}
+        assert tables(url) == {"alembic_version", "users", "two_factor", "recovery_codes"}
         flask_migrate.downgrade(revision="base")
         assert tables(url) == {"alembic_version"}
         flask_migrate.upgrade()

@@ -161,6 +161,14 @@ class Config:
     # Changing the password, signing out sessions and deleting the account need a sign-in
     # this recent (the login, or the password typed again on /auth/sudo).
     SUDO_MODE_LIFETIME = timedelta(minutes=10)
+    # Two-factor sign-in. Its secrets are stored encrypted with a key derived from this, or
+    # from SECRET_KEY while it is unset: a separate key lets SECRET_KEY change without making
+    # every stored secret unreadable (their owners would need `flask users reset-two-factor`).
+    MFA_ENCRYPTION_KEY: str | None = None
+    # Between the right password and the code, how long the half-done sign-in waits.
+    TWO_FACTOR_LOGIN_LIFETIME = timedelta(minutes=5)
+    # Wrong codes on one account (from any address) before its code forms answer 429.
+    TWO_FACTOR_FAILURE_LIMIT = "10 per 15 minutes"
     # "Last seen" on the sessions page is written at most this often per session.
     SESSION_SEEN_INTERVAL = timedelta(minutes=5)
     # Links in mails start with this ("https://example.com"), never with the request's
@@ -238,7 +246,7 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
 )
 {%- if cookiecutter.auth == "yes" %}
 # The database, the mail settings as SMTP providers' docs spell them (derive() turns
-# MAIL_PORT and the flags into int/bool) and sudo mode's lifetime in seconds.
+# MAIL_PORT and the flags into int/bool), sudo mode's lifetime in seconds and the two-factor key.
 PLAIN_ENV_KEYS += (
     "DATABASE_URL",
     "APP_BASE_URL",
@@ -250,6 +258,7 @@ PLAIN_ENV_KEYS += (
     "MAIL_PASSWORD",
     "MAIL_DEFAULT_SENDER",
     "SUDO_MODE_LIFETIME",
+    "MFA_ENCRYPTION_KEY",
 )
 {%- endif %}
 

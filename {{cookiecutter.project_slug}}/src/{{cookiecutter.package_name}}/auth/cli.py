@@ -8,6 +8,9 @@ from flask.cli import AppGroup
 
 from {{ cookiecutter.package_name }}.core.database import db
 
+from . import second_factor
+from .emails import send_two_factor_notice
+from .events import security_event
 from .forms import RegisterForm
 from .links import RESET, link_for
 from .models import User, utcnow
@@ -64,3 +67,18 @@ def verify_user(email: str) -> None:
 def reset_link(email: str) -> None:
     """Print a password reset link for an account (valid RESET_LINK_MAX_AGE, once)."""
     click.echo(link_for(RESET, user_by_email(email)))
+
+
+@users_cli.command("reset-two-factor")
+@click.argument("email")
+def reset_two_factor(email: str) -> None:
+    """Turn two-factor sign-in off for an account whose owner lost the app and the recovery
+    codes (check who asks first); the owner is mailed."""
+    user = user_by_email(email)
+    if not second_factor.turn_off(user):
+        click.echo(f"Two-factor sign-in was already off for {user.email}.")
+        return
+    security_event("two_factor_reset", "Two-factor sign-in reset by an operator", user_id=user.id)
+    if not send_two_factor_notice(user, "reset"):
+        click.echo("The notice mail could not be sent.", err=True)
+    click.echo(f"Two-factor sign-in is off for {user.username}: the password alone signs in.")

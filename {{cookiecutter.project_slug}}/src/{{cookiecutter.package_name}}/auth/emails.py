@@ -126,6 +126,22 @@ def send_account_deleted(username: str, address: str) -> bool:
     return send_templated(address, "Your account was deleted", "account_deleted", username=username)
 
 
+# The subject of each change to two-factor sign-in; the mail says what happened.
+TWO_FACTOR_SUBJECTS = {
+    "on": "Two-factor sign-in is on",
+    "off": "Two-factor sign-in is off",
+    "new_codes": "New recovery codes",
+    "recovery_code_used": "A recovery code was used",
+    "reset": "Two-factor sign-in was reset",
+}
+
+
+def send_two_factor_notice(user: User, change: str) -> bool:
+    """Tell the owner that two-factor sign-in changed (``TWO_FACTOR_SUBJECTS``)."""
+    subject = TWO_FACTOR_SUBJECTS[change]
+    return send_templated(user.email, subject, "two_factor_changed", user=user, change=change)
+
+
 # The session key under which a form that mailed tells the "check your inbox" page what it
 # did: a redirect carries no page, and the address does not belong in a URL (logs, history).
 MAILED = "mailed"

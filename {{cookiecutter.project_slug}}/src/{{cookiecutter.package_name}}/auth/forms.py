@@ -122,3 +122,19 @@ class ConfirmEmailForm(CsrfForm):
     """Confirm the address from its link; the password proves who registered the account."""
 
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+
+
+class TwoFactorCodeForm(CsrfForm):
+    """A code from the authenticator app (or, when signing in, a recovery code)."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=64)])
+
+
+class SudoCodeForm(SudoForm):
+    """Sign in again with two-factor sign-in on: the password and a code."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=64)])
+
+
+class ActionForm(CsrfForm):
+    """A form that is only a button (and its CSRF token)."""

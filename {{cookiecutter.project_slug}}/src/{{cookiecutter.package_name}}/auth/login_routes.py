@@ -19,6 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from {{ cookiecutter.package_name }}.core.database import db
 
+from . import second_factor
 from .current_user import log_in, log_out_here, logged_in_user
 from .events import security_event
 from .forms import EmailForm, LoginForm
@@ -27,6 +28,7 @@ from .models import User
 from .normalise import login_name
 from .passwords import accepted_form, normalise_password
 from .throttles import login_refused, per_address, record_login_failure
+from .two_factor_login import ask_for_code
 
 
 def safe_next(target: str | None) -> str | None:
@@ -90,10 +92,13 @@ def login() -> ResponseReturnValue:
             if upgrade_hash(user, password, matched):
                 db.session.commit()
                 security_event("password_rehashed", "Password hash upgraded", user_id=user.id)
+            back = safe_next(request.args.get("next"))
+            if second_factor.is_on(user):
+                return ask_for_code(user, bool(form.remember.data), back)
             log_in(user, remember=bool(form.remember.data))
             security_event("login", "Logged in", user_id=user.id, username=user.username)
             flash(f"Welcome, {user.username}!", "success")
-            return redirect(safe_next(request.args.get("next")) or url_for("main.index"))
+            return redirect(back or url_for("main.index"))
         record_login_failure(name)
         # The address and request id come with every log line; the password never does.
         security_event("login_failed", "Failed login", logging.WARNING, username=typed[:64])

@@ -6,7 +6,7 @@ import hmac
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Identity, Index, String, func, select
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash
 
@@ -115,3 +115,31 @@ class User(db.Model):  # type: ignore[name-defined,misc]
 
     def __repr__(self) -> str:
         return f"<User {self.username!r}>"
+
+
+class TwoFactor(db.Model):  # type: ignore[name-defined,misc]
+    """An account's time-based code generator; the row exists while two-factor sign-in is on."""
+
+    __tablename__ = "two_factor"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Encrypted (``secret_box``): a dump of the database alone does not give it away.
+    secret: Mapped[str] = mapped_column(String(255))
+    enabled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The time step of the last code accepted: a code of that step or before is refused,
+    # so an overheard code cannot be typed again.
+    last_step: Mapped[int] = mapped_column(BigInteger)
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined,misc]
+    """A single-use code that stands in for the app's code (the phone lost)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # A keyed hash (``secret_box``): the codes are random, so no slow hash is needed.
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

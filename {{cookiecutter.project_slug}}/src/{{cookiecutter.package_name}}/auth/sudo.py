@@ -1,8 +1,8 @@
 """Sudo mode: a sensitive account action needs a sign-in within SUDO_MODE_LIFETIME.
 
 A login counts as a sign-in (``current_user.log_in`` notes its time), and so does typing
-the password again on the confirm page, ``/auth/sudo``; a second factor, once the app has
-one, belongs on that page too. ``sudo_required``, placed under ``login_required``, sends a
+the password again on the confirm page, ``/auth/sudo``, with a code as well when the
+account has two-factor sign-in on. ``sudo_required``, placed under ``login_required``, sends a
 visitor whose sign-in is older to that page and back: a GET returns to the page itself, a
 POST to the page of its form, and the POST is never replayed, so a stale session does
 nothing. Wrong passwords there count as failed logins on the account (``throttles``).
@@ -20,13 +20,15 @@ from typing import Any, overload
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from . import second_factor
 from .current_user import SUDO_AT, login_required, the_user
 from .events import security_event
-from .forms import SudoForm
+from .forms import SudoCodeForm, SudoForm
 from .login_routes import refuse_if_throttled, safe_next
 from .normalise import login_name
 from .passwords import accepted_form
 from .throttles import per_address, record_login_failure
+from .two_factor_login import check_second_factor
 
 View = Callable[..., Any]
 
@@ -75,13 +77,18 @@ def sudo_required(
 def sudo() -> ResponseReturnValue:
     """Confirm the password, then go on to ``next`` (a path on this site) or the account."""
     user = the_user()
-    form = SudoForm()
+    # With two-factor sign-in on, a sign-in is the password and a code.
+    form = SudoCodeForm() if second_factor.is_on(user) else SudoForm()
     back = safe_next(request.args.get("next"))
     if form.validate_on_submit():
         # Failures count on the username, as failed logins by that name do.
         name = login_name(user.username)
         refuse_if_throttled(name)
         if accepted_form(user.check_password, form.password.data or "") is not None:
+            code = getattr(form, "code", None)  # only with two-factor sign-in on
+            if code is not None and not check_second_factor(user, code.data or ""):
+                code.errors.append("That code is not valid, or was used already.")
+                return render_template("auth/sudo.html", form=form, next=back), 400
             session[SUDO_AT] = int(time.time())
             security_event("sudo", "Password confirmed", user_id=user.id)
             return redirect(back or url_for("auth.account"), 303)
