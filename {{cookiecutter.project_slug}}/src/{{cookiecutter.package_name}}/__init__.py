@@ -67,6 +67,16 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     app.register_blueprint(tour.bp)
 {%- endif %}
 
+    # Traces and error reports, each only when configured: otherwise nothing of it is loaded.
+    if app.config["OTEL_EXPORTER_OTLP_ENDPOINT"]:
+        from .core import tracing
+
+        tracing.init_app(app)
+    if app.config["SENTRY_DSN"]:
+        from .core import error_reports
+
+        error_reports.init_app(app)
+
     # Last, so the WSGI middleware wraps everything above.
     middleware.init_app(app)
     return app

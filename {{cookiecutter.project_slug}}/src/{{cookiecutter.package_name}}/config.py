@@ -128,6 +128,15 @@ class Config:
     # Strict-Transport-Security max-age; 0 sends none (it pins browsers to HTTPS).
     HSTS_SECONDS = 0
     LOG_FORMAT = "text"
+    # Traces (core.tracing): each request, its Redis commands{% if cookiecutter.auth == "yes" %} and SQL queries{% endif %}, sent over
+    # OTLP/HTTP to this collector ("http://otel-collector:4318"). None sends none and loads
+    # nothing of OpenTelemetry. The SDK's own OTEL_* variables (headers, sampler) apply too.
+    OTEL_EXPORTER_OTLP_ENDPOINT: str | None = None
+    # The service the traces are filed under.
+    OTEL_SERVICE_NAME = "{{ cookiecutter.project_slug }}"
+    # Unhandled errors are reported to this Sentry project (core.error_reports), scrubbed of
+    # cookies, bodies and credentials. None reports nothing and loads nothing of sentry-sdk.
+    SENTRY_DSN: str | None = None
 {%- if cookiecutter.auth == "yes" %}
 
     # The user database: SQLite in the instance folder unless DATABASE_URL is set; production
@@ -243,6 +252,9 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
     "TRUSTED_HOSTS",
     "PROXY_FIX",
     "METRICS_ALLOW",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "SENTRY_DSN",
 )
 {%- if cookiecutter.auth == "yes" %}
 # The database, the mail settings as SMTP providers' docs spell them (derive() turns

@@ -13,10 +13,14 @@ from typing import Any
 
 import redis
 
+# Set by core.tracing: OpenTelemetry's Redis instrumentation sees only what goes through
+# execute_command, so the session's commands must go that way to appear in the traces.
+through_execute_command = False
+
 
 def run(client: Any, *args: Any) -> Any:
     """Send one command and return Redis's raw answer (bytes, an int, or None)."""
-    if type(client) is not redis.Redis or client.connection is not None:
+    if through_execute_command or type(client) is not redis.Redis or client.connection is not None:
         return client.execute_command(*args)
     pool = client.connection_pool
     connection: Any = pool.get_connection()  # redis-py leaves Connection's methods untyped
