@@ -45,7 +45,7 @@ demo: $(VENV)/.demo-tools  ## bake the defaults into ./demo once, install and ru
 
 # Interpreters of every python_version answer, so uv can check each variant's lock; pyenv's
 # shims are not reliable, its versions' own bin folders are.
-PYTHONS := $(subst $(eval) ,:,$(wildcard $(HOME)/.pyenv/versions/3.1[123].*/bin))
+PYTHONS := $(subst $(eval) ,:,$(wildcard $(HOME)/.pyenv/versions/3.1[1-4].*/bin))
 
 test: $(VENV)/.test-tools $(NODE_TOOLS)  ## every test of the template, including bakes of every option combination
 	PATH="$$PATH$(if $(PYTHONS),:$(PYTHONS))" $(BIN)/pytest -n 2

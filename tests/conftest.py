@@ -130,12 +130,17 @@ def uv(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+# Pythons a machine may lack without failing CI: no build of them installs everywhere we run
+# (tools/debian_python.sh installs one on Debian; elsewhere uv downloads it).
+OPTIONAL_PYTHONS = {"3.14"}
+
+
 def need_python(version: str) -> None:
     """uv locks only with a Python that satisfies requires-python: find or download one."""
     found = uv("python", "find", version, cwd=Path.cwd())
     if found.returncode != 0 and uv("python", "install", version, cwd=Path.cwd()).returncode:
         reason = f"uv finds no Python {version} and cannot download one: {found.stderr[-300:]}"
-        if os.environ.get("CI"):
+        if os.environ.get("CI") and version not in OPTIONAL_PYTHONS:
             pytest.fail(reason)
         pytest.skip(reason)
 

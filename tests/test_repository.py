@@ -38,9 +38,7 @@ def test_root_workflow_matches_the_github_workflow_schema():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# The Pythons the template's own tooling runs on: every python_version answer, and 3.14,
-# which no answer offers yet (each answer needs its stored lock, and uv locks a variant only
-# with its Python at hand).
+# The Pythons the template's own tooling runs on: every python_version answer.
 TOOLING_PYTHONS = ["3.11", "3.12", "3.13", "3.14"]
 
 

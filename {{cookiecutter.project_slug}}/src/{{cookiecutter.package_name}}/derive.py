@@ -126,8 +126,9 @@ def as_bool(key: str, value: Any) -> bool:
 def as_int(key: str, value: Any) -> int:
     """A number from the environment or from Python."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        # Through str: a float or None is refused instead of truncated or a TypeError.
+        return int(str(value))
+    except ValueError:
         raise ConfigurationError(f"{key}={value!r} is not a whole number.") from None
 
 
@@ -156,7 +157,6 @@ def derive_mail(config: FlaskConfig) -> None:
         "RESET_LINK_MAX_AGE",
         "SESSION_SEEN_INTERVAL",
         "SUDO_MODE_LIFETIME",
-        "TWO_FACTOR_LOGIN_LIFETIME",
     ):
         if not isinstance(config[key], timedelta):  # seconds, from the environment
             config[key] = timedelta(seconds=as_int(key, config[key]))

@@ -53,8 +53,9 @@ def current_secret() -> str | None:
         secret, cookie = None, request.cookies.get(current_app.config["CSRF_COOKIE_NAME"])
         if cookie:
             try:
-                secret = cookie_signer().unsign(cookie).decode()
-            except (BadSignature, UnicodeDecodeError):
+                # Only this app signs it: a valid signature means ASCII (replace is a backstop).
+                secret = cookie_signer().unsign(cookie).decode(errors="replace")
+            except BadSignature:
                 secret = None
         g.csrf_secret = secret
     secret_now: str | None = g.csrf_secret
