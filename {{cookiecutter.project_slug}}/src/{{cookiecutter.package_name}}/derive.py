@@ -157,6 +157,7 @@ def derive_mail(config: FlaskConfig) -> None:
         "RESET_LINK_MAX_AGE",
         "SESSION_SEEN_INTERVAL",
         "SUDO_MODE_LIFETIME",
+        "TWO_FACTOR_LOGIN_LIFETIME",
     ):
         if not isinstance(config[key], timedelta):  # seconds, from the environment
             config[key] = timedelta(seconds=as_int(key, config[key]))
