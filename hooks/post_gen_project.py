@@ -14,6 +14,9 @@ FEATURE_FILES = {
         "src/{package}/templates/auth",
         "src/{package}/templates/email",
         "src/{package}/core/database.py",
+        # Background jobs send the account mail, the only work that leaves the request.
+        "src/{package}/jobs",
+        "tests/test_jobs.py",
         "src/{package}/migrations",
         "tests/test_auth.py",
         "tests/test_accounts.py",

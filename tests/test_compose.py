@@ -125,13 +125,23 @@ def test_compose_keeps_data_in_volumes_and_migrates_once(tmp_path, auth):
         assert web["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert web["environment"]["FLASK_MIGRATE_ON_START"] == "false"
         assert services["migrate"]["command"][-2:] == ["db", "upgrade"]
+        # The mail the replicas queue is sent by the worker service, not by a worker
+        # gunicorn would start in each replica.
+        assert web["environment"]["FLASK_JOBS_EMBEDDED_WORKER"] == "false"
+        worker = services["worker"]
+        assert worker["command"][-2:] == ["jobs", "worker"]
+        assert worker["build"] == web["build"]
+        assert worker["environment"] == services["migrate"]["environment"]
+        assert "FLASK_JOBS_EMBEDDED_WORKER" not in worker["environment"]
+        assert worker["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        assert worker["depends_on"]["redis"] == {"condition": "service_healthy"}
         assert services["migrate"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
         assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
         assert web["environment"]["DATABASE_URL"].startswith("postgresql://app:")
         env = (project / ".env").read_text()
         assert re.search(r"^POSTGRES_PASSWORD=[\w-]{40,}$", env, re.M)
     else:
-        assert {"migrate", "postgres"}.isdisjoint(services)
+        assert {"migrate", "postgres", "worker"}.isdisjoint(services)
     check = [BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec", "compose.yaml"]
     result = subprocess.run(check, cwd=project, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -167,7 +177,8 @@ def test_make_up_runs_the_site_on_this_machine_with_mail_caught_by_mailpit(tmp_p
     assert mailpit["healthcheck"]["test"] == ["CMD", "/mailpit", "readyz"]
     # Its web UI, on this machine only; the app reaches its SMTP port on compose's network.
     assert mailpit["ports"] == ["127.0.0.1:8025:8025"]
-    assert services["web"]["depends_on"]["mailpit"] == {"condition": "service_healthy"}
+    for name in ("web", "worker"):  # the worker sends the mail; web must start with a relay
+        assert services[name]["depends_on"]["mailpit"] == {"condition": "service_healthy"}
     for name in app_services(services):
         environment = services[name]["environment"]
         assert environment["MAIL_SERVER"] == "mailpit", name
@@ -236,7 +247,7 @@ def test_the_environment_compose_gives_passes_the_production_checks(tmp_path, au
     }
     base |= {"FLASK_CONFIG": "production", "PYTHONPATH": str(project / "src")}  # Dockerfile
     names = app_services(services)
-    assert names == (["web", "migrate"] if auth == "yes" else ["web"])
+    assert names == (["web", "worker", "migrate"] if auth == "yes" else ["web"])
     for name in names:
         env = base | {key: str(value) for key, value in services[name]["environment"].items()}
         result = subprocess.run(

@@ -65,8 +65,32 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+{%- if cookiecutter.auth == "yes" %}
+
+
+def when_ready(server):
+    """Start the job worker (account mail) beside the web workers, if the app wants one."""
+    from {{ cookiecutter.package_name }}.jobs import embedded
+
+    embedded.start()
+
+
+def on_reload(server):
+    """A reload (SIGHUP) brings new code: the job worker is started afresh too."""
+    from {{ cookiecutter.package_name }}.jobs import embedded
+
+    embedded.restart()
+{%- endif %}
+
+
 def on_exit(server):
-    """Remove the metrics folder made at start-up (one given in the environment is kept)."""
+    """Remove the metrics folder made at start-up (one given in the environment is kept){% if cookiecutter.auth == "yes" %};
+    stop the job worker, letting its running job finish{% endif %}."""
+{%- if cookiecutter.auth == "yes" %}
+    from {{ cookiecutter.package_name }}.jobs import embedded
+
+    embedded.stop()
+{%- endif %}
     if os.environ.get("APP_OWNS_PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
@@ -92,6 +116,9 @@ def on_starting(server):
     from {{ cookiecutter.package_name }}.core.database import enable_migrations
 {%- endif %}
     from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
+{%- if cookiecutter.auth == "yes" %}
+    from {{ cookiecutter.package_name }}.jobs import embedded
+{%- endif %}
 
     empty_metrics_folder()
     load_dotenv()
@@ -100,6 +127,7 @@ def on_starting(server):
     except ConfigurationError as exc:
         sys.exit(f"error: {exc}")
 {%- if cookiecutter.auth == "yes" %}
+    embedded.prepare(app)  # started by when_ready, once the server listens
     if not app.config["MIGRATE_ON_START"]:
         return
     enable_migrations(app)

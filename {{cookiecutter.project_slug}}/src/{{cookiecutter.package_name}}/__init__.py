@@ -50,6 +50,10 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     from .core import database
 
     database.init_app(app)
+    # Background jobs (account mail): their `flask jobs` commands.
+    from . import jobs
+
+    jobs.init_app(app)
 {%- endif %}
 
     # Features: one blueprint each.

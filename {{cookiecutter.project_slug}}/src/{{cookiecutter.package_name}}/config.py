@@ -194,6 +194,15 @@ class Config:
     MAIL_DEFAULT_SENDER: str | None = None  # derived: APP_NAME <no-reply@host of APP_BASE_URL>
     # A stuck mail server must not hold a worker for long.
     MAIL_TIMEOUT = 10
+    # Mail is sent by background jobs (jobs/, RQ on the app's Redis); JOBS_RUN_INLINE runs them
+    # in the request. gunicorn.conf.py runs a worker unless JOBS_EMBEDDED_WORKER is off.
+    JOBS_RUN_INLINE = True  # development and tests: no worker needed; production queues
+    JOBS_EMBEDDED_WORKER = True
+    JOBS_QUEUE = "{{ cookiecutter.package_name }}"  # one per app sharing a Redis
+    # A failed job is tried again after each wait (s), then kept JOBS_FAILED_TTL s (a week).
+    JOBS_RETRY_INTERVALS: ClassVar[list[int]] = [10, 60, 300, 900]
+    JOBS_TIMEOUT = 60  # seconds; a job running longer is stopped and counts as failed
+    JOBS_FAILED_TTL = 7 * 24 * 3600
 {%- endif %}
 
 
@@ -234,6 +243,9 @@ class ProductionConfig(Config):
     # Never check template files for changes, even if DEBUG is switched on by mistake:
     # the check costs a stat() per template on every render.
     TEMPLATES_AUTO_RELOAD = False
+{%- if cookiecutter.auth == "yes" %}
+    JOBS_RUN_INLINE = False  # a page queues its mail; a job worker sends it
+{%- endif %}
 
 
 CONFIGS: dict[str, type[Config]] = {

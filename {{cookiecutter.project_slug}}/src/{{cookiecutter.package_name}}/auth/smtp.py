@@ -1,5 +1,9 @@
 """Outgoing mail over SMTP with the standard library; printed to the log while MAIL_SERVER is unset.
 
+A request only queues its mail: a background job (``send_now``, see ``jobs``) hands it to the
+server, so a slow or failing server neither slows the page nor loses the mail (the job is
+tried again). Where jobs run inline (development, the tests) it is sent within the request.
+
 ``smtplib`` and ``email.message`` cover what the app needs (one message per call, plain
 text with an HTML alternative, STARTTLS or TLS, login) in a few lines, with no extension
 and no global state. Settings: MAIL_SERVER, MAIL_PORT, MAIL_USE_TLS, MAIL_USE_SSL,
@@ -15,6 +19,8 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from flask import current_app
 from prometheus_client import Counter
+
+from {{ cookiecutter.package_name }}.jobs import enqueue
 
 # Mails handed to the mail server, and mails it could not take (the metrics page).
 MAILS_SENT = Counter("mails_sent", "Mails handed to the mail server.")
@@ -75,9 +81,14 @@ def deliver(message: EmailMessage) -> None:
     MAILS_SENT.inc()
 
 
+def send_now(to: str, subject: str, text: str, html: str | None = None) -> None:
+    """The job that sends one mail; MailNotSent fails it, so it is tried again later."""
+    deliver(build_message(to, subject, text, html))
+
+
 def send(to: str, subject: str, text: str, html: str | None = None) -> None:
-    """Send one mail now, or print it to the log when no MAIL_SERVER is configured."""
-    message = build_message(to, subject, text, html)
+    """Queue one mail for the job worker (sent now where jobs run inline), or print it to
+    the log when no MAIL_SERVER is configured."""
     if not current_app.config["MAIL_SERVER"]:
         # Development: the mail is read in the terminal running `make run`.
         current_app.logger.info(
@@ -88,4 +99,4 @@ def send(to: str, subject: str, text: str, html: str | None = None) -> None:
             text,
         )
         return
-    deliver(message)
+    enqueue(send_now, to, subject, text, html)
