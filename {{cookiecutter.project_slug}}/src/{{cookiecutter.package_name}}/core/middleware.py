@@ -9,8 +9,8 @@ a class like ``ServerTiming`` below and naming it in the list.
 from __future__ import annotations
 
 import ipaddress
+import random
 import re
-import secrets
 import time
 from collections.abc import Iterable, Mapping
 from time import perf_counter
@@ -45,11 +45,10 @@ PERMISSIONS_POLICY = (
 )
 
 
-def _with_header(headers: list[tuple[str, str]], name: str, value: str) -> list[tuple[str, str]]:
-    lowered = name.lower()
-    kept = [header for header in headers if header[0].lower() != lowered]
-    kept.append((name, value))
-    return kept
+def new_request_id() -> str:
+    """32 random hex digits. random, not secrets: an id must not repeat, not be unguessable,
+    and random is reseeded in every forked worker without a system call per request."""
+    return f"{random.getrandbits(128):032x}"
 
 
 class RequestID:
@@ -64,13 +63,17 @@ class RequestID:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Tag the request, then the response."""
-        incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
-        environ["HTTP_X_REQUEST_ID"] = request_id
+        incoming = environ.get("HTTP_X_REQUEST_ID")
+        if incoming and SAFE_REQUEST_ID.fullmatch(incoming):
+            request_id = incoming
+        else:
+            request_id = environ["HTTP_X_REQUEST_ID"] = new_request_id()
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            headers = _with_header(headers, "X-Request-ID", request_id)
-            return start_response(status, headers, exc_info)
+            # Ours replaces one the app may have set: one id per response.
+            kept = [header for header in headers if header[0].lower() != "x-request-id"]
+            kept.append(("X-Request-ID", request_id))
+            return start_response(status, kept, exc_info)
 
         return self.wsgi_app(environ, start)
 
@@ -93,6 +96,7 @@ class SecurityHeaders:
             self.headers.append(
                 ("Strict-Transport-Security", f"max-age={hsts_seconds}; includeSubDomains")
             )
+        self.names = frozenset(name.lower() for name, _ in self.headers)
 
     @classmethod
     def from_config(cls, wsgi_app: WSGIApplication, config: Mapping[str, Any]) -> SecurityHeaders:
@@ -103,6 +107,8 @@ class SecurityHeaders:
         """Add the headers the response does not set itself."""
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if self.names.isdisjoint([key.lower() for key, _ in headers]):
+                return start_response(status, headers + self.headers, exc_info)
             present = {key.lower() for key, _ in headers}
             extra = [header for header in self.headers if header[0].lower() not in present]
             return start_response(status, headers + extra, exc_info)
