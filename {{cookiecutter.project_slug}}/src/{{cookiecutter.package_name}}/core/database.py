@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -21,8 +22,10 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 # SQLite databases this process has warned about. A gunicorn master checks the app before
-# forking its workers, which inherit this: one warning in the log, not one per worker.
+# forking its workers, which inherit this, and starts its job worker with SQLITE_WARNED set
+# (jobs.embedded): one warning in the log, not one per process.
 warned_sqlite: set[str] = set()
+SQLITE_WARNED = "APP_SQLITE_WARNED"
 
 
 def init_app(app: Flask) -> None:
@@ -31,7 +34,8 @@ def init_app(app: Flask) -> None:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     uri: str = app.config["SQLALCHEMY_DATABASE_URI"]
     production = app.config["CONFIG_NAME"] == "production"
-    if production and uri.startswith("sqlite") and uri not in warned_sqlite:
+    warned = uri in warned_sqlite or os.environ.get(SQLITE_WARNED) == "1"
+    if production and uri.startswith("sqlite") and not warned:
         warned_sqlite.add(uri)
         # One file on one machine: fine for a single instance, lost to every other one.
         app.logger.warning(

@@ -16,6 +16,8 @@ import sys
 
 from flask import Flask
 
+from {{ cookiecutter.package_name }}.core.database import SQLITE_WARNED, warned_sqlite
+
 from .keeper import STOP_TIMEOUT
 from .queue import CLUSTER_REASON, runs_inline
 
@@ -69,6 +71,8 @@ def embedded_worker(app: Flask) -> EmbeddedWorker | None:
     worker = [sys.executable, "-m", "flask", "--app", package, "jobs", "worker"]
     # The server's configuration, not .flaskenv's development defaults.
     env = os.environ | {"FLASK_CONFIG": app.config["CONFIG_NAME"], "FLASK_SKIP_DOTENV": "1"}
+    if warned_sqlite:
+        env[SQLITE_WARNED] = "1"  # the server's log has said it once
     return EmbeddedWorker([*keeper, "--", *worker], env)
 
 
