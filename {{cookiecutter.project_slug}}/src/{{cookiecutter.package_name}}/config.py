@@ -130,7 +130,7 @@ class Config:
     LOG_FORMAT = "text"
     # Traces (core.tracing): each request, its Redis commands{% if cookiecutter.auth == "yes" %} and SQL queries{% endif %}, sent over
     # OTLP/HTTP to this collector ("http://otel-collector:4318"). None sends none and loads
-    # nothing of OpenTelemetry. The SDK's own OTEL_* variables (headers, sampler) apply too.
+    # none of the tracing. The SDK's own OTEL_* variables (headers, sampler) apply too.
     OTEL_EXPORTER_OTLP_ENDPOINT: str | None = None
     # The service the traces are filed under.
     OTEL_SERVICE_NAME = "{{ cookiecutter.project_slug }}"

@@ -1,9 +1,10 @@
 """Traces over OTLP/HTTP: each request as a span, with its Redis commands and SQL queries.
 
 create_app imports this module only when OTEL_EXPORTER_OTLP_ENDPOINT is set: without it
-nothing of OpenTelemetry is loaded and requests pay nothing. OpenTelemetry's maintained
-instrumentations make the spans; the SDK's own variables (OTEL_EXPORTER_OTLP_HEADERS,
-OTEL_TRACES_SAMPLER, OTEL_BSP_*, OTEL_PYTHON_FLASK_EXCLUDED_URLS) apply as documented.
+the app loads nothing of OpenTelemetry (redis-py imports its metrics SDK on its own, where
+installed) and requests pay nothing. OpenTelemetry's maintained instrumentations make the
+spans; the SDK's own variables (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*,
+OTEL_PYTHON_FLASK_EXCLUDED_URLS) apply as documented.
 
 Each process exports its spans from a batch processor it starts on its first request: a
 gunicorn master builds the app before it forks the workers, and the processor's thread
