@@ -66,9 +66,10 @@ class AppWorker(SimpleWorker):
         As RQ subscribes, but the thread waits for a message 1 s at a time, not 60: on
         stopping, RQ waits for that thread, and redis-py's wait for it is not cut short.
         """
-        self.pubsub = self.connection.pubsub()
+        # redis-py annotates these only in its later versions, hence unused-ignore.
+        self.pubsub = self.connection.pubsub()  # type: ignore[no-untyped-call, unused-ignore]
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment, unused-ignore]
             sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
         )
 
