@@ -1,8 +1,9 @@
 """The account mails, each a plain-text and an HTML template in ``email/``, the forms
 that send one to the address typed in, and the "check your inbox" page they lead to.
 
-Every ``send_*`` returns True if the mail was handed to the mail server, False if sending
-failed (already logged), so the page can say so and offer to try again.
+Every ``send_*`` returns True if the mail was queued for the job worker (or, where jobs run
+inline, handed to the mail server), False if sending inline failed (already logged), so the
+page can say so and offer to try again. Redis down while queueing is the 503 page.
 """
 
 from __future__ import annotations
