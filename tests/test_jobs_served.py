@@ -1,13 +1,16 @@
 """Account mail of the baked default under ``gunicorn -c gunicorn.conf.py wsgi:app`` alone.
 
 No worker is started by hand: gunicorn's master runs one job worker beside the web workers,
-which sends the mail the registration queued to a real SMTP server, and stops with it.
+which sends the mail the registration queued to a real SMTP server, and stops with it. On a
+Redis Cluster, where RQ's worker cannot run, the mail is sent within the request instead.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
+import uuid
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,6 +20,8 @@ import requests
 from aiosmtpd.controller import Controller
 from conftest import bake, free_port, serve, stop_group, wait_for_port
 from prometheus_client.parser import text_string_to_metric_families
+from redis.cluster import ClusterNode, RedisCluster
+from rq import Queue, SimpleWorker
 
 from tools.baking import PRODUCTION_ENV
 from tools.servers import pid_alive
@@ -35,6 +40,12 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The default bake."""
+    return bake(tmp_path_factory.mktemp("jobs"))
 
 
 @pytest.fixture
@@ -78,15 +89,15 @@ def enqueued(base: str) -> float:
 
 
 def test_the_verify_mail_arrives_through_the_worker_gunicorn_starts(
-    tmp_path, redis_url, inbox
+    project, tmp_path, redis_url, inbox
 ):
-    project = bake(tmp_path)
     log = tmp_path / "server.log"
     port = free_port()
     env = PRODUCTION_ENV | {
         "REDIS_URL": redis_url,
         "MAIL_PORT": str(inbox.port),
         "MAIL_USE_TLS": "false",
+        "INSTANCE_PATH": str(tmp_path / "instance"),  # a database of this test's own
         "GUNICORN_WORKERS": "2",
     }
     with log.open("w") as output:
@@ -99,9 +110,8 @@ def test_the_verify_mail_arrives_through_the_worker_gunicorn_starts(
         deadline = time.monotonic() + 30
         while not inbox.handler.messages and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert [message["To"] for message in inbox.handler.messages] == [ADDRESS], (
-            log.read_text()[-3000:]
-        )
+        received = [message["To"] for message in inbox.handler.messages]
+        assert received == [ADDRESS], log.read_text()[-3000:]
         body = inbox.handler.messages[0].get_body(("plain",)).get_content()
         assert "/auth/verify/" in body
         assert enqueued(base) == 1
@@ -115,3 +125,42 @@ def test_the_verify_mail_arrives_through_the_worker_gunicorn_starts(
     assert "Traceback" not in output
     assert "job_failed" not in output and "exited with" not in output
     assert output.count("Started the job worker") == 1
+
+
+def test_rqs_worker_cannot_run_on_a_redis_cluster(redis_cluster):
+    """Why a redis+cluster:// URL sends mail within the request: RQ puts a job on a cluster,
+    but its worker cannot start there."""
+    node = redis_cluster.nodes[0]
+    client = RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", node.port)])
+    queue = Queue(f"cluster-{uuid.uuid4().hex[:8]}", connection=client)
+    queue.enqueue(os.path.basename, "/a/b")
+    with pytest.raises(AttributeError, match="connection_pool"):
+        SimpleWorker([queue], connection=client).work(burst=True)
+    client.close()
+
+
+def test_on_a_redis_cluster_the_mail_goes_out_within_the_request(
+    project, tmp_path, redis_cluster, inbox
+):
+    log = tmp_path / "server.log"
+    port = free_port()
+    env = PRODUCTION_ENV | {
+        "REDIS_URL": redis_cluster.url,
+        "MAIL_PORT": str(inbox.port),
+        "MAIL_USE_TLS": "false",
+        "INSTANCE_PATH": str(tmp_path / "instance"),  # a database of this test's own
+        "GUNICORN_WORKERS": "1",
+    }
+    with log.open("w") as output:
+        server = serve(project, port, env, output=output)
+    try:
+        wait_for_port(port, process=server)
+        response = register(f"http://127.0.0.1:{port}")
+        assert response.status_code == 303, response.text[-500:]
+        # Sent before the page answered: nothing waits in a queue.
+        assert [message["To"] for message in inbox.handler.messages] == [ADDRESS]
+    finally:
+        stop_group(server)
+    output = log.read_text()
+    assert output.count("RQ cannot use") == 1, output[-3000:]
+    assert "Started the job worker" not in output
