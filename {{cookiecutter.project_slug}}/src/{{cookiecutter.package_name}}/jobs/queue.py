@@ -16,8 +16,8 @@ from {{ cookiecutter.package_name }}.core.redis_client import get_client, guarde
 JOBS_ENQUEUED = Counter("jobs_enqueued", "Jobs put on the queue.", ["job"])
 # Why a Redis Cluster runs jobs in the request: said once by the server and by the worker.
 CLUSTER_REASON = (
-    "REDIS_URL names a Redis Cluster, which RQ cannot use (its commands span keys in "
-    "different slots): mail is sent within the request, and no job worker is needed"
+    "REDIS_URL names a Redis Cluster, which RQ cannot use (its worker does not run on one): "
+    "mail is sent within the request, and no job worker is needed"
 )
 
 
