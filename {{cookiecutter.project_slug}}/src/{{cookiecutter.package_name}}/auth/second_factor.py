@@ -13,7 +13,6 @@ import time
 from datetime import UTC, datetime
 
 import pyotp
-import segno
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import delete, func, select, update
@@ -49,6 +48,8 @@ def setup_uri(secret: str, user: User) -> str:
 
 def qr_code_svg(uri: str) -> Markup:
     """The QR code of ``uri`` as an inline SVG element: no image request, no script."""
+    import segno  # here, not at start-up: only the page that turns two-factor on draws one
+
     svg: str = segno.make(uri, error="m").svg_inline(
         scale=4,
         dark="#000",

@@ -12,11 +12,14 @@ import base64
 import functools
 import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+
+# cryptography is imported where it is used: only two-factor pages and sign-ins need it,
+# and every process start (each worker, each flask command) would pay for it.
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 # One derived key per use: the cipher's key never doubles as the hash's.
 SEALING = b"two-factor secret sealing"
@@ -30,6 +33,9 @@ class SecretUnreadable(Exception):
 @functools.cache
 def derived_key(material: str, purpose: bytes) -> bytes:
     """32 bytes for ``purpose`` from the configured key (HKDF-SHA256)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose)
     return hkdf.derive(material.encode())
 
@@ -42,6 +48,8 @@ def key_material() -> str:
 
 def cipher() -> Fernet:
     """The app's Fernet cipher (AES-128-CBC with HMAC-SHA256: tampering is detected)."""
+    from cryptography.fernet import Fernet
+
     return Fernet(base64.urlsafe_b64encode(derived_key(key_material(), SEALING)))
 
 
@@ -52,6 +60,8 @@ def seal(secret: str) -> str:
 
 def unseal(sealed: str) -> str:
     """The secret ``seal`` encrypted; SecretUnreadable if this key did not seal it."""
+    from cryptography.fernet import InvalidToken
+
     try:
         return cipher().decrypt(sealed.encode()).decode()
     except InvalidToken as exc:
