@@ -136,6 +136,15 @@ def test_random_keys_pass(production):
     for _ in range(5):
         production(SECRET_KEY=secrets.token_urlsafe(32))
         production(SECRET_KEY=secrets.token_hex(32))
+{%- if cookiecutter.auth == "yes" %}
+
+
+def test_a_two_factor_key_that_is_set_must_be_as_strong_as_the_secret_key(production):
+    message = refusal(production, MFA_ENCRYPTION_KEY="short")
+    assert "MFA_ENCRYPTION_KEY is shorter than 32 characters" in message
+    assert "secrets.token_urlsafe(32)" in message  # how to make a good key
+    production(MFA_ENCRYPTION_KEY=secrets.token_urlsafe(32))
+{%- endif %}
 
 
 @pytest.mark.parametrize(

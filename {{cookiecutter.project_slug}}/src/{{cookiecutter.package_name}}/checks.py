@@ -48,20 +48,20 @@ def url_problem(name: str, url: str, error: BaseException, verdict: str = "is ma
     return f"{name} ({redact(url)}) {verdict}: {reason}"
 
 
-def secret_key_problems(secret: str, app_name: str = "") -> list[str]:
-    """Why the key is unsafe for production, if it is."""
+def secret_key_problems(secret: str, app_name: str = "", setting: str = "SECRET_KEY") -> list[str]:
+    """Why the key (``setting``) is unsafe for production, if it is."""
     if not secret:
-        return ["SECRET_KEY is not set"]
+        return [f"{setting} is not set"]
     lowered = secret.lower()
     prefix = next((prefix for prefix in PLACEHOLDER_PREFIXES if lowered.startswith(prefix)), None)
     if prefix:
-        return [f"SECRET_KEY is a placeholder (it starts with {prefix!r})"]
+        return [f"{setting} is a placeholder (it starts with {prefix!r})"]
     if len(secret) < MIN_SECRET_LENGTH:
-        return [f"SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters"]
+        return [f"{setting} is shorter than {MIN_SECRET_LENGTH} characters"]
     bits = estimated_bits(secret, name_words(app_name, __name__.partition(".")[0]))
     if bits < MIN_SECRET_BITS:
         return [
-            f"SECRET_KEY is not random enough: about {bits:.0f} bits by estimate, under "
+            f"{setting} is not random enough: about {bits:.0f} bits by estimate, under "
             f"{MIN_SECRET_BITS} (a repeat, a run such as abc or 123, a word or the app's name "
             "counts for little or nothing)"
         ]
@@ -122,6 +122,11 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
         problems.append("MAIL_SERVER is not set (accounts send mail)")
     if config.get("TRUSTED_HOSTS") and not config.get("APP_BASE_URL"):
         problems.append("APP_BASE_URL is not set and TRUSTED_HOSTS names no exact host")
+    if config.get("MFA_ENCRYPTION_KEY"):
+        # Set, it alone opens the two-factor secrets: as strong as SECRET_KEY, then.
+        app_name = config.get("APP_NAME") or ""
+        key = config["MFA_ENCRYPTION_KEY"]
+        problems += secret_key_problems(key, app_name, "MFA_ENCRYPTION_KEY")
 {%- endif %}
     return problems
 
@@ -131,7 +136,7 @@ def check_production(config: Mapping[str, Any]) -> None:
     problems = production_problems(config)
     if problems:
         advice = " (see .env.example)"
-        if any(problem.startswith("SECRET_KEY") for problem in problems):
+        if any(problem.startswith(("SECRET_KEY", "MFA_ENCRYPTION_KEY")) for problem in problems):
             advice += f"; make a key with {NEW_KEY_COMMAND}"
         raise ConfigurationError(
             "Refusing to start in production: " + "; ".join(problems) + f". Fix them{advice}."
