@@ -4,14 +4,13 @@ password and a code (or a single-use recovery code), each code accepted once."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 from datetime import timedelta
 
 import msgspec
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from conftest import PASSWORD, AuthActions, csrf_token
 from {{ cookiecutter.package_name }}.auth import second_factor
@@ -27,9 +26,12 @@ STEP = 30
 
 
 @pytest.fixture
-def app(make_auth_app):
-    """The app on a fresh migrated database."""
-    return make_auth_app()
+def app(make_auth_app, database_url):
+    """The app on a fresh migrated database (SQLite, then PostgreSQL)."""
+    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
+    yield app
+    with app.app_context():  # close its connections before the database is dropped
+        app.extensions["sqlalchemy"].engine.dispose()
 
 
 def fresh_step() -> None:
@@ -313,12 +315,11 @@ def test_an_operator_resets_two_factor_from_the_cli(with_2fa, app, client, mailb
 
 def test_the_secret_and_recovery_codes_are_not_stored_in_clear(with_2fa, app, make_auth_app):
     _, secret, codes = with_2fa
-    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
-    with sqlite3.connect(path) as dump:
+    with app.app_context():  # what a dump of the database holds
         stored = "\n".join(
             str(value)
             for table in ("two_factor", "recovery_codes")
-            for row in dump.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
+            for row in db.session.execute(text(f"SELECT * FROM {table}"))  # noqa: S608
             for value in row
         )
     assert secret not in stored and secret.lower() not in stored
