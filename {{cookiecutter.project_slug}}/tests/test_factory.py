@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,37 @@ def test_wsgi_entry_point_reads_dot_env(monkeypatch, redis_url, from_environment
     app = runpy.run_path(str(PROJECT / "wsgi.py"))["app"]
     assert app.config["CONFIG_NAME"] == "production"
     assert app.config["SECRET_KEY"] == (GOOD_SECRET if from_environment else dot_env_secret())
+
+
+# What only some pages or commands use: migrations (flask db), the job queue (a page that
+# mails), QR codes (turning two-factor on) and error reports (SENTRY_DSN). A worker or a
+# flask command that needs none of them must not import them at start-up.
+LOADED_WHEN_USED = ["alembic", "flask_migrate", "rq", "segno", "sentry_sdk"]
+BUILD_AND_SERVE = """
+import sys
+from {{ cookiecutter.package_name }} import create_app
+
+app = create_app("production")
+assert app.test_client().get("/healthz").status_code == 200
+print(" ".join(sorted({name.partition(".")[0] for name in sys.modules})))
+"""
+
+
+def test_start_up_imports_nothing_only_some_pages_or_commands_use(redis_url, tmp_path):
+    """The app built as gunicorn builds it (production), in a fresh interpreter."""
+    env = os.environ | {
+        "PYTHONPATH": str(PROJECT / "src"),
+        "SECRET_KEY": GOOD_SECRET,
+        "REDIS_URL": redis_url,
+        "TRUSTED_HOSTS": "localhost",
+        "MAIL_SERVER": "localhost",
+        "INSTANCE_PATH": str(tmp_path),
+    }
+    built = subprocess.run(
+        [sys.executable, "-c", BUILD_AND_SERVE], env=env, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    loaded = set(built.stdout.split())
+    assert "flask" in loaded
+    early = loaded & set(LOADED_WHEN_USED)
+    assert not early, f"imported at start-up: {sorted(early)}"

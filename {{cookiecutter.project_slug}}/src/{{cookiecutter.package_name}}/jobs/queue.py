@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import redis
 from flask import current_app, has_request_context, request
 from prometheus_client import Counter
-from rq import Queue, Retry
 
 from {{ cookiecutter.package_name }}.core.redis_client import get_client, guarded, is_cluster
+
+# rq is imported when a job is queued, not at start-up: every worker and flask command would
+# pay for it, and inline (development, tests, a Redis Cluster) never queues.
+if TYPE_CHECKING:
+    import redis
+    from rq import Queue, Retry
 
 # Jobs put on the queue, by the job's function name (the metrics page).
 JOBS_ENQUEUED = Counter("jobs_enqueued", "Jobs put on the queue.", ["job"])
@@ -33,11 +37,15 @@ def job_name(function: Callable[..., object]) -> str:
 
 def open_queue(connection: redis.Redis, config: Mapping[str, Any]) -> Queue:
     """The app's queue (JOBS_QUEUE) on a connection; building it sends nothing to Redis."""
+    from rq import Queue
+
     return Queue(config["JOBS_QUEUE"], connection=connection)
 
 
 def retry_policy(config: Mapping[str, Any]) -> Retry | None:
     """One more try after each of JOBS_RETRY_INTERVALS; none for an empty list."""
+    from rq import Retry
+
     intervals = [int(seconds) for seconds in config["JOBS_RETRY_INTERVALS"]]
     return Retry(max=len(intervals), interval=intervals) if intervals else None
 
