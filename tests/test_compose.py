@@ -258,3 +258,19 @@ def test_the_environment_compose_gives_passes_the_production_checks(tmp_path, au
             text=True,
         )
         assert result.returncode == 0, f"{name}: {result.stderr}"
+
+
+@pytest.mark.parametrize("auth", ["yes", "no"])
+def test_traces_and_error_reports_reach_every_app_service_when_set(tmp_path, auth):
+    """Off unless .env or the shell names them (an empty value, the default, is off)."""
+    project = bake(tmp_path, auth=auth, docker="yes")
+    optional = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+        "SENTRY_DSN": "https://key@errors.example.com/1",
+    }
+    shell = (RELAY if auth == "yes" else {}) | optional
+    services = load(project, ["compose.yaml"], dot_env(project) | shell)["services"]
+    for name in app_services(services):
+        environment = services[name]["environment"]
+        assert {key: environment[key] for key in optional} == optional, name
+        assert environment["OTEL_SERVICE_NAME"] == project.name
