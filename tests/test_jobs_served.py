@@ -88,20 +88,25 @@ def enqueued(base: str) -> float:
     )
 
 
-def test_the_verify_mail_arrives_through_the_worker_gunicorn_starts(
-    project, tmp_path, redis_url, inbox
-):
-    log = tmp_path / "server.log"
-    port = free_port()
+def serve_mailing(project, tmp_path, port, redis_url, inbox, workers):
+    """The project served in production, mailing to the inbox, logging to server.log."""
     env = PRODUCTION_ENV | {
         "REDIS_URL": redis_url,
         "MAIL_PORT": str(inbox.port),
         "MAIL_USE_TLS": "false",
         "INSTANCE_PATH": str(tmp_path / "instance"),  # a database of this test's own
-        "GUNICORN_WORKERS": "2",
+        "GUNICORN_WORKERS": str(workers),
     }
-    with log.open("w") as output:
-        server = serve(project, port, env, output=output)
+    with (tmp_path / "server.log").open("w") as output:
+        return serve(project, port, env, output=output)
+
+
+def test_the_verify_mail_arrives_through_the_worker_gunicorn_starts(
+    project, tmp_path, redis_url, inbox
+):
+    log = tmp_path / "server.log"
+    port = free_port()
+    server = serve_mailing(project, tmp_path, port, redis_url, inbox, workers=2)
     try:
         wait_for_port(port, process=server)
         base = f"http://127.0.0.1:{port}"
@@ -144,15 +149,7 @@ def test_on_a_redis_cluster_the_mail_goes_out_within_the_request(
 ):
     log = tmp_path / "server.log"
     port = free_port()
-    env = PRODUCTION_ENV | {
-        "REDIS_URL": redis_cluster.url,
-        "MAIL_PORT": str(inbox.port),
-        "MAIL_USE_TLS": "false",
-        "INSTANCE_PATH": str(tmp_path / "instance"),  # a database of this test's own
-        "GUNICORN_WORKERS": "1",
-    }
-    with log.open("w") as output:
-        server = serve(project, port, env, output=output)
+    server = serve_mailing(project, tmp_path, port, redis_cluster.url, inbox, workers=1)
     try:
         wait_for_port(port, process=server)
         response = register(f"http://127.0.0.1:{port}")
