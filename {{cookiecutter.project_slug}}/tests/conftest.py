@@ -16,6 +16,9 @@ from email.message import EmailMessage
 {%- endif %}
 from pathlib import Path
 
+{% if cookiecutter.auth == "yes" -%}
+import msgspec
+{% endif -%}
 import pytest
 import redis
 {%- if cookiecutter.auth == "yes" %}
@@ -28,6 +31,9 @@ from flask_migrate import upgrade
 {%- endif %}
 
 from {{ cookiecutter.package_name }} import create_app
+{%- if cookiecutter.auth == "yes" %}
+from {{ cookiecutter.package_name }}.auth.current_user import SUDO_AT
+{%- endif %}
 from {{ cookiecutter.package_name }}.core.csrf import csrf, generate_csrf
 {%- if cookiecutter.auth == "yes" %}
 from {{ cookiecutter.package_name }}.core.database import db, enable_migrations
@@ -301,6 +307,26 @@ def make_auth_app(make_app, tmp_path: Path):
         return app
 
     return make
+
+
+@pytest.fixture
+def database_app(make_auth_app, database_url: str) -> Iterator[Flask]:
+    """The app on a fresh migrated database (SQLite, then PostgreSQL), mailing the test SMTP.
+
+    A test module of the accounts that runs on both databases takes it as its ``app``."""
+    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
+    yield app
+    with app.app_context():  # close its connections before the database is dropped
+        app.extensions["sqlalchemy"].engine.dispose()
+
+
+def signed_in_long_ago(app: Flask, client: FlaskClient, redis_conn: redis.Redis) -> None:
+    """Move this session's last sign-in back past SUDO_MODE_LIFETIME."""
+    sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    key = app.config["SESSION_KEY_PREFIX"] + sid
+    stored = msgspec.msgpack.decode(redis_conn.get(key))
+    stored[SUDO_AT] -= app.config["SUDO_MODE_LIFETIME"].total_seconds() + 1
+    redis_conn.set(key, msgspec.msgpack.encode(stored), keepttl=True)
 
 
 class AuthActions:

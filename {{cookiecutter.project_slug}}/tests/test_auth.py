@@ -16,12 +16,9 @@ from conftest import PASSWORD, AuthActions, csrf_token
 
 
 @pytest.fixture
-def app(make_auth_app, database_url):
-    """The app on a fresh migrated database (SQLite, then PostgreSQL), mailing the test SMTP."""
-    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
-    yield app
-    with app.app_context():  # close its connections before the database is dropped
-        app.extensions["sqlalchemy"].engine.dispose()
+def app(database_app):
+    """The app on a fresh migrated database (SQLite, then PostgreSQL)."""
+    return database_app
 
 
 def page(client, url="/"):

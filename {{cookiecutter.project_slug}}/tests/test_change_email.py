@@ -7,11 +7,9 @@ import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import msgspec
 import pytest
 
-from conftest import PASSWORD, AuthActions
-from {{ cookiecutter.package_name }}.auth.current_user import SUDO_AT
+from conftest import PASSWORD, AuthActions, signed_in_long_ago
 
 FORM = "/auth/account/email"
 OLD, NEW = "alice@example.com", "alice@new.example.org"
@@ -89,11 +87,7 @@ def test_the_link_works_without_a_sign_in(alice, app, mailbox):
 
 
 def test_an_old_sign_in_goes_to_confirm_the_password_first(alice, app, client, mailbox, redis_conn):
-    sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
-    key = app.config["SESSION_KEY_PREFIX"] + sid
-    stored = msgspec.msgpack.decode(redis_conn.get(key))
-    stored[SUDO_AT] -= app.config["SUDO_MODE_LIFETIME"].total_seconds() + 1
-    redis_conn.set(key, msgspec.msgpack.encode(stored), keepttl=True)
+    signed_in_long_ago(app, client, redis_conn)
     mailbox.messages.clear()
 
     assert sent_to_confirm(client.get(FORM)) == FORM

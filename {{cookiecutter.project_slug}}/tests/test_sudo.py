@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import msgspec
 import pytest
 
-from conftest import PASSWORD, AuthActions
-from {{ cookiecutter.package_name }}.auth.current_user import SUDO_AT
+from conftest import PASSWORD, AuthActions, signed_in_long_ago
 
 NEW_PASSWORD = "a brand new passphrase"
 CHANGE = {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
@@ -20,15 +18,6 @@ CHANGE = {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW
 def app(make_auth_app):
     """The app on a fresh migrated database, with the default SUDO_MODE_LIFETIME."""
     return make_auth_app()
-
-
-def signed_in_long_ago(app, client, redis_conn) -> None:
-    """Move this session's last sign-in back past SUDO_MODE_LIFETIME."""
-    sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
-    key = app.config["SESSION_KEY_PREFIX"] + sid
-    stored = msgspec.msgpack.decode(redis_conn.get(key))
-    stored[SUDO_AT] -= app.config["SUDO_MODE_LIFETIME"].total_seconds() + 1
-    redis_conn.set(key, msgspec.msgpack.encode(stored), keepttl=True)
 
 
 def sent_to_confirm(response) -> str:

@@ -1,5 +1,6 @@
-"""Traces: nothing of OpenTelemetry without OTEL_EXPORTER_OTLP_ENDPOINT; with it, spans of the
-request, its Redis commands and SQL queries reach the collector, tagged with the request id.
+"""Traces: with OTEL_EXPORTER_OTLP_ENDPOINT, spans of the request, its Redis commands and SQL
+queries reach the collector, tagged with the request id (without it nothing of tracing is
+loaded: test_factory.py).
 
 The collector is a stand-in: a small HTTP server that takes what the exporter posts to
 /v1/traces and decodes it with opentelemetry-proto's own messages.
@@ -8,13 +9,10 @@ The collector is a stand-in: a small HTTP server that takes what the exporter po
 from __future__ import annotations
 
 import gzip
-import os
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,28 +22,6 @@ from {{ cookiecutter.package_name }} import create_app
 from {{ cookiecutter.package_name }}.core import redis_command
 from {{ cookiecutter.package_name }}.core.redis_client import get_client
 from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
-
-SRC = Path(__file__).resolve().parent.parent / "src"
-
-# Builds the app as a server would and serves two pages, in a fresh interpreter, then
-# prints the modules of OpenTelemetry loaded since redis-py was imported: redis-py (7 and
-# later) imports OpenTelemetry's metrics SDK itself wherever it is installed.
-SERVE_UNTRACED = """
-import sys
-import redis
-
-def opentelemetry():
-    return {name for name in sys.modules if name.startswith("opentelemetry")}
-
-before = opentelemetry()
-from {{ cookiecutter.package_name }} import create_app
-
-app = create_app("testing", {"REDIS_URL": sys.argv[1]})
-client = app.test_client()
-assert client.get("/healthz").status_code == 200
-assert client.get("/").status_code == 200
-print(sorted(opentelemetry() - before))
-"""
 
 # A page that sends one Redis command and, where the app has a database, one query.
 traced = Blueprint("traced", __name__)
@@ -160,24 +136,6 @@ def exported(collector: Collector) -> list[Any]:
     provider: Any = trace.get_tracer_provider()
     assert provider.force_flush(), "the spans could not be exported in time"
     return [span for _, span in collector.spans]
-
-
-def test_without_an_endpoint_nothing_of_opentelemetry_is_loaded(redis_url):
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("OTEL_", "FLASK_OTEL_"))
-    }
-    environment["PYTHONPATH"] = str(SRC)
-    served = subprocess.run(
-        [sys.executable, "-c", SERVE_UNTRACED, redis_url],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert served.returncode == 0, served.stderr
-    assert served.stdout.strip() == "[]"
 
 
 def test_a_request_is_traced_with_its_redis_command_and_query(traced_app, collector):

@@ -12,9 +12,8 @@ import pyotp
 import pytest
 from sqlalchemy import select, text
 
-from conftest import PASSWORD, AuthActions, csrf_token
+from conftest import PASSWORD, AuthActions, csrf_token, signed_in_long_ago
 from {{ cookiecutter.package_name }}.auth import second_factor
-from {{ cookiecutter.package_name }}.auth.current_user import SUDO_AT
 from {{ cookiecutter.package_name }}.auth.models import TwoFactor
 from {{ cookiecutter.package_name }}.auth.secret_box import SecretUnreadable, unseal
 from {{ cookiecutter.package_name }}.auth.two_factor_login import PENDING
@@ -26,12 +25,9 @@ STEP = 30
 
 
 @pytest.fixture
-def app(make_auth_app, database_url):
+def app(database_app):
     """The app on a fresh migrated database (SQLite, then PostgreSQL)."""
-    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
-    yield app
-    with app.app_context():  # close its connections before the database is dropped
-        app.extensions["sqlalchemy"].engine.dispose()
+    return database_app
 
 
 def fresh_step() -> None:
@@ -241,15 +237,6 @@ def test_code_attempts_are_throttled_per_client_address(make_auth_app, mailbox):
     for _ in range(4):
         assert enter_code(auth, "abcd-efgh-ijkl").status_code == 400
     assert enter_code(auth, "abcd-efgh-ijkl").status_code == 429
-
-
-def signed_in_long_ago(app, client, redis_conn) -> None:
-    """Move this session's last sign-in back past SUDO_MODE_LIFETIME."""
-    sid = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
-    key = app.config["SESSION_KEY_PREFIX"] + sid
-    stored = msgspec.msgpack.decode(redis_conn.get(key))
-    stored[SUDO_AT] -= app.config["SUDO_MODE_LIFETIME"].total_seconds() + 1
-    redis_conn.set(key, msgspec.msgpack.encode(stored), keepttl=True)
 
 
 def test_turning_off_needs_sudo_mode_with_password_and_code(
