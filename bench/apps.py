@@ -25,6 +25,12 @@ def bare_hello() -> str:
     return "hello"
 
 
+@bare_app.get("/json")
+def bare_json_hello() -> Response:
+    """The reference for an API read: a small JSON object, as jsonify makes it."""
+    return jsonify(hello="world")
+
+
 def read_write() -> Response:
     """The same request and view work as the baked app's POST /api/counter.
 

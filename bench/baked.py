@@ -14,6 +14,9 @@ import requests
 SECRET = "4xCoD_1voJPWx73RmtK-O3aRKW2hOQ5Vs15CIm_nsY4"
 # Created with `flask users create` in the baked project, so the real login form has a user.
 USER = ("bench", "bench@example.com", "bench-password-123")
+# The token the tokens page shows once, and what its form asks for (a read token, a day).
+NEW_TOKEN = re.compile(r'<code class="token">([^<]+)</code>')
+TOKEN_FORM = {"name": "bench", "read": "y", "days": "1"}
 CSRF_FIELD = re.compile(r'<input[^>]*name="csrf_token"[^>]*value="([^"]+)"|'
                         r'<input[^>]*value="([^"]+)"[^>]*name="csrf_token"')  # fmt: skip
 
@@ -36,6 +39,9 @@ def production_env(project: Path, redis_url: str) -> dict[str, str]:
         "TRUSTED_HOSTS": "127.0.0.1,localhost",
         # Production with accounts requires a mail server; the bench sends no mail.
         "MAIL_SERVER": "127.0.0.1",
+        # The API's throttles count every request as in production, with room for a load test.
+        "FLASK_API_ADDRESS_RATE_LIMIT": "100000000 per minute",
+        "FLASK_API_TOKEN_RATE_LIMIT": "100000000 per minute",
     }
 
 
@@ -54,6 +60,11 @@ def package_name(project: Path) -> str:
 def has_auth(project: Path) -> bool:
     """True when the bake has the account pages (and so a user database)."""
     return any((project / "src").glob("*/migrations"))
+
+
+def has_api_tokens(project: Path) -> bool:
+    """True when the bake has the JSON API with personal access tokens (api and auth)."""
+    return any((project / "src").glob("*/api/tokens.py"))
 
 
 def prepare_database(project: Path, env: dict[str, str]) -> bool:
@@ -160,3 +171,44 @@ def login_with_form(client: Any) -> None:
     )
     assert response.status_code == 302, response.get_data(as_text=True)
     client.get(response.headers["Location"], base_url="https://127.0.0.1")  # shows the flash
+
+
+def form_token(page: str) -> str:
+    """The CSRF token of the form on a page."""
+    match = CSRF_FIELD.search(page)
+    assert match, page[:2000]
+    return match.group(1) or match.group(2)
+
+
+def api_token(base: str) -> str:
+    """A read token made on the tokens page as a user makes one: signed in (so in sudo mode),
+    the form sent with its CSRF token."""
+    name, _, value = login_cookie(base).partition("=")
+    page = requests.get(base + "/auth/tokens", headers={"Cookie": f"{name}={value}"}, timeout=10)
+    page.raise_for_status()
+    cookies = {name: value} | set_cookies(page)
+    made = requests.post(
+        base + "/auth/tokens",
+        data=TOKEN_FORM | {"csrf_token": form_token(page.text)},
+        headers={"Cookie": "; ".join(f"{key}={item}" for key, item in cookies.items())},
+        timeout=10,
+    )
+    made.raise_for_status()
+    match = NEW_TOKEN.search(made.text)
+    assert match, made.text[:2000]
+    return match.group(1)
+
+
+def api_token_in_process(client: Any) -> str:
+    """``api_token`` through a test client of the app."""
+    login_with_form(client)
+    page = client.get("/auth/tokens", base_url="https://127.0.0.1").get_data(as_text=True)
+    made = client.post(
+        "/auth/tokens",
+        data=TOKEN_FORM | {"csrf_token": form_token(page)},
+        base_url="https://127.0.0.1",
+        headers={"Referer": "https://127.0.0.1/auth/tokens"},
+    )
+    match = NEW_TOKEN.search(made.get_data(as_text=True))
+    assert match, made.get_data(as_text=True)[:2000]
+    return match.group(1)

@@ -37,7 +37,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.baked import login_with_form, package_name, production_env, without_metrics
+from bench.baked import (
+    api_token_in_process,
+    login_with_form,
+    package_name,
+    production_env,
+    without_metrics,
+)
 
 FLASK = "Flask and Werkzeug (request context, routing, request and response objects)"
 CSRF = "Flask-WTF's CSRF hook"
@@ -184,11 +190,10 @@ def time_libraries(clocks: Clocks) -> None:
         clocks.patch(DATABASE, Session, name)
 
 
-def wsgi_request(app: Any, method: str, path: str, cookie: str | None) -> Callable[[], None]:
+def wsgi_request(app: Any, method: str, path: str, headers: dict[str, str]) -> Callable[[], None]:
     """A function sending one request through the app's whole WSGI stack; it checks a 200."""
     from werkzeug.test import EnvironBuilder
 
-    headers = {"Cookie": cookie} if cookie else {}
     body = b"{}" if method == "POST" else b""
     builder = EnvironBuilder(
         path=path,
@@ -222,21 +227,24 @@ def cookie_of(client: Any, name: str) -> str:
     return f"{name}={cookie.value}"
 
 
-def scenario_cookie(app: Any, kind: str | None) -> str | None:
-    """The session a scenario sends, made in-process: a counter, a real login, or none.
+def scenario_headers(app: Any, kind: str | None) -> dict[str, str]:
+    """What a scenario's requests carry, made in-process: a session (a counter, a real login)
+    or an API token made on the tokens page, or nothing.
 
     ``counter`` is POST /api/counter (ours and the floor), ``stock`` POST /rw (stock).
     """
     if kind is None:
-        return None
+        return {}
     client = app.test_client()
+    if kind == "token":
+        return {"Authorization": f"Bearer {api_token_in_process(client)}"}
     if kind == "counter":
         client.post("/api/counter", json={}, base_url="https://127.0.0.1")
     elif kind == "stock":
         client.post("/rw", json={}, base_url="http://127.0.0.1")
     else:
         login_with_form(client)
-    return cookie_of(client, app.config["SESSION_COOKIE_NAME"])
+    return {"Cookie": cookie_of(client, app.config["SESSION_COOKIE_NAME"])}
 
 
 ROUNDS = 9
@@ -305,7 +313,7 @@ def main() -> int:
     parser.add_argument("--project", type=Path, required=True, help="the baked project")
     parser.add_argument("--redis-url", required=True)
     parser.add_argument(
-        "--scenarios", required=True, help="JSON: key -> [server, method, path, cookie kind]"
+        "--scenarios", required=True, help="JSON: key -> [server, method, path, credential]"
     )
     parser.add_argument("--requests", type=int, default=2500, help="per scenario, all rounds")
     parser.add_argument("--out", type=Path, required=True, help="where the JSON result goes")
@@ -336,7 +344,7 @@ def main() -> int:
     calls = {}
     for key, (server, method, path, kind) in scenarios.items():
         app = servers[server]
-        calls[key] = wsgi_request(app, method, path, scenario_cookie(app, kind))
+        calls[key] = wsgi_request(app, method, path, scenario_headers(app, kind))
     clocks = Clocks()
     time_libraries(clocks)
     try:  # the session store's own path to Redis (one command on a pooled connection)

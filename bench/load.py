@@ -22,7 +22,7 @@ from pathlib import Path
 import redis
 import requests
 
-from bench.baked import counter_cookie, login_cookie, session_cookie
+from bench.baked import api_token, counter_cookie, login_cookie, session_cookie
 from bench.targets import Spread, Target
 from tools.servers import serve, start_redis_server, stop_group
 
@@ -71,7 +71,8 @@ class Scenario:
     server: str
     path: str
     method: str = "GET"
-    cookie: str | None = None  # the session the requests carry: "stock", "counter", "login"
+    # What the requests carry: a session ("stock", "counter", "login") or an API token ("token").
+    credential: str | None = None
 
 
 class RedisServer:
@@ -156,10 +157,8 @@ def wait_ready(base: str, timeout: float = 90.0) -> None:
             time.sleep(0.5)
 
 
-def get_cookie(base: str, kind: str | None) -> str | None:
+def get_cookie(base: str, kind: str) -> str:
     """A session cookie of the given kind from the server at ``base``."""
-    if kind is None:
-        return None
     if kind == "counter":
         return counter_cookie(base)
     if kind == "login":
@@ -171,15 +170,24 @@ def get_cookie(base: str, kind: str | None) -> str | None:
     return cookie
 
 
+def credential_headers(base: str, kind: str | None) -> dict[str, str]:
+    """The header a scenario's requests carry: a session cookie, an API token, or none."""
+    if kind is None:
+        return {}
+    if kind == "token":
+        return {"Authorization": f"Bearer {api_token(base)}"}
+    return {"Cookie": get_cookie(base, kind)}
+
+
 LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, seconds: int, cookie: str | None, method: str) -> dict[str, float]:
+def wrk(url: str, seconds: int, headers: dict[str, str], method: str) -> dict[str, float]:
     """Requests/s and p50/p99 latency (ms) of one wrk run; any error response fails it."""
     command = ["wrk", "--latency", "-t", "1", "-c", "8", "-d", f"{seconds}s", "--timeout", "5s"]
-    if cookie:
-        command += ["-H", f"Cookie: {cookie}"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
     if method == "POST":
         command += ["-s", str(HERE / "post_json.lua")]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
@@ -190,26 +198,24 @@ def wrk(url: str, seconds: int, cookie: str | None, method: str) -> dict[str, fl
     return {"rps": float(match.group(1)), "p50_ms": latency["50"], "p99_ms": latency["99"]}
 
 
-def warm_up(url: str, cookie: str | None, method: str, quick: bool) -> None:
+def warm_up(url: str, headers: dict[str, str], method: str, quick: bool) -> None:
     """Let every worker import, compile its templates and connect before it is timed."""
     if not quick:
-        wrk(url, 1, cookie, method)
+        wrk(url, 1, headers, method)
         return
-    headers = {"Cookie": cookie} if cookie else {}
     body = {"json": {}} if method == "POST" else {}
     for _ in range(10):
         requests.request(method, url, headers=headers, timeout=10, **body).raise_for_status()
 
 
 def commands_per_request(
-    redis_server: RedisServer, url: str, scenario: Scenario, cookie: str | None, n: int = 50
+    redis_server: RedisServer, url: str, scenario: Scenario, headers: dict[str, str], n: int = 50
 ) -> float:
     """Redis commands the server sends per request of this scenario.
 
     The fewest of three counts: on a loaded machine a request wrk left in a backlog can outlast
     ``settle`` and add its commands to one count, never take any away.
     """
-    headers = {"Cookie": cookie} if cookie else {}
     body = {"json": {}} if scenario.method == "POST" else {}
     counts = []
     for _ in range(3):

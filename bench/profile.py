@@ -1,7 +1,7 @@
 """Where the time goes on one URL of the baked app: an in-process WSGI harness under cProfile.
 
-    python -m bench.profile /            # bake the default, profile GET / without a cookie
-    python -m bench.profile / --cookie counter --project /tmp/x/flask-starter-app
+    python -m bench.profile /            # bake the default, profile GET / with no credential
+    python -m bench.profile / --credential counter --project /tmp/x/flask-starter-app
 
 No server and no socket: the production app is called as a WSGI callable (its middleware
 included) against a private redis-server, so the profile shows the app's own work only.
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.baked import prepare_database, production_env
-from bench.breakdown import scenario_cookie, wsgi_request
+from bench.breakdown import scenario_headers, wsgi_request
 from tools.baking import bake
 from tools.servers import start_redis_server, stop_group
 
@@ -29,7 +29,9 @@ def main() -> int:
     """Bake (or use --project), start Redis, time and profile GET path in-process."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("path", nargs="?", default="/")
-    parser.add_argument("--cookie", choices=("none", "counter", "login"), default="none")
+    parser.add_argument(
+        "--credential", choices=("none", "counter", "login", "token"), default="none"
+    )
     parser.add_argument("--project", type=Path, help="an already baked project")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--top", type=int, default=30)
@@ -42,22 +44,22 @@ def main() -> int:
         project = args.project or bake(scratch)
         env = production_env(project, f"redis://127.0.0.1:{port}/0")
         has_auth = prepare_database(project, env)
-        if args.cookie == "login" and not has_auth:
-            raise SystemExit("--cookie login needs a bake with auth=yes")
+        if args.credential in ("login", "token") and not has_auth:
+            raise SystemExit(f"--credential {args.credential} needs a bake with auth=yes")
         os.environ.update(env)
         sys.path[:0] = [str(project), str(project / "src")]
         os.chdir(project)
         from wsgi import app  # type: ignore[import-not-found]
 
-        kind = None if args.cookie == "none" else args.cookie
-        call = wsgi_request(app, "GET", args.path, scenario_cookie(app, kind))
+        kind = None if args.credential == "none" else args.credential
+        call = wsgi_request(app, "GET", args.path, scenario_headers(app, kind))
         for _ in range(200):
             call()
         started = time.perf_counter()
         for _ in range(args.requests):
             call()
         per_request = (time.perf_counter() - started) / args.requests
-        print(f"GET {args.path} cookie={args.cookie}: {per_request * 1e6:.0f} µs per request")
+        print(f"GET {args.path} {args.credential}: {per_request * 1e6:.0f} µs per request")
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(args.requests):

@@ -30,7 +30,13 @@ import time
 from pathlib import Path
 
 from bench import breakdown, startup
-from bench.baked import package_name, prepare_database, production_env, without_metrics
+from bench.baked import (
+    has_api_tokens,
+    package_name,
+    prepare_database,
+    production_env,
+    without_metrics,
+)
 from bench.load import (
     RedisServer,
     Results,
@@ -38,6 +44,7 @@ from bench.load import (
     Server,
     WorkerConfig,
     commands_per_request,
+    credential_headers,
     get_cookie,
     start,
     wait_ready,
@@ -56,21 +63,22 @@ STARTUP_ROUNDS_PER_ROUND = 3
 SCENARIOS = [
     Scenario("raw", "raw WSGI hello", "raw", "/"),
     Scenario("bare", "bare Flask hello", "bare", "/"),
+    Scenario("bare_json", "bare Flask JSON hello", "bare", "/json"),
     Scenario("stock_rw", "stock Flask-Session read+write", "stock", "/rw", "POST", "stock"),
-    Scenario("stock_ro", "stock Flask-Session read-only", "stock", "/ro", cookie="stock"),
+    Scenario("stock_ro", "stock Flask-Session read-only", "stock", "/ro", credential="stock"),
     Scenario(
         "stock_ro_norefresh",
         "stock read-only, refresh off",
         "stock_norefresh",
         "/ro",
-        cookie="stock",
+        credential="stock",
     ),
     Scenario(
         "floor_ro",
         "bare Flask + our session interface: read-only",
         "floor",
         "/api/counter",
-        cookie="counter",
+        credential="counter",
     ),
     Scenario(
         "floor_rw",
@@ -78,37 +86,46 @@ SCENARIOS = [
         "floor",
         "/api/counter",
         "POST",
-        cookie="counter",
+        credential="counter",
     ),
     Scenario(
         "ours_untouched",
         "ours: page not using the session (cookie sent)",
         "ours",
         "/healthz",
-        cookie="counter",
+        credential="counter",
     ),
-    Scenario("ours_ro", "ours: session read-only", "ours", "/api/counter", cookie="counter"),
+    Scenario("ours_ro", "ours: session read-only", "ours", "/api/counter", credential="counter"),
     Scenario(
-        "ours_rw", "ours: session read+write", "ours", "/api/counter", "POST", cookie="counter"
+        "ours_rw", "ours: session read+write", "ours", "/api/counter", "POST", credential="counter"
     ),
     Scenario(
-        "ours_home", "ours: rendered home page, session cookie", "ours", "/", cookie="counter"
+        "ours_home", "ours: rendered home page, session cookie", "ours", "/", credential="counter"
     ),
     Scenario("ours_home_nocookie", "ours: rendered home page, no cookie", "ours", "/"),
-    Scenario("ours_home_login", "ours: rendered home page, logged in", "ours", "/", cookie="login"),
+    Scenario(
+        "ours_home_login", "ours: rendered home page, logged in", "ours", "/", credential="login"
+    ),
+    Scenario(
+        "ours_api_me",
+        "ours: API read with a token (GET /api/v1/me)",
+        "ours",
+        "/api/v1/me",
+        credential="token",
+    ),
     Scenario(
         "ours_nomw_untouched",
         "ours without middleware: page not using the session",
         "ours_nomw",
         "/healthz",
-        cookie="counter",
+        credential="counter",
     ),
     Scenario(
         "ours_nometrics_untouched",
         "ours without metrics: page not using the session",
         "ours_nometrics",
         "/healthz",
-        cookie="counter",
+        credential="counter",
     ),
 ]
 
@@ -134,21 +151,23 @@ def measure_servers(
             bases = {name: f"http://127.0.0.1:{port}" for name, (_, port) in processes.items()}
             for base in bases.values():
                 wait_ready(base)
-            cookies = {}
+            headers = {}
             for scenario in scenarios:
                 url = bases[scenario.server] + scenario.path
-                cookies[scenario.key] = get_cookie(bases[scenario.server], scenario.cookie)
-                warm_up(url, cookies[scenario.key], scenario.method, args.quick)
+                headers[scenario.key] = credential_headers(
+                    bases[scenario.server], scenario.credential
+                )
+                warm_up(url, headers[scenario.key], scenario.method, args.quick)
                 if scenario.key not in results.commands:
                     results.commands[scenario.key] = commands_per_request(
-                        redis_server, url, scenario, cookies[scenario.key],
+                        redis_server, url, scenario, headers[scenario.key],
                         20 if args.quick else 50,
                     )  # fmt: skip
             for round_number in range(args.repeats):
                 order = scenarios if round_number % 2 == 0 else scenarios[::-1]
                 for scenario in order:
                     url = bases[scenario.server] + scenario.path
-                    result = wrk(url, args.seconds, cookies[scenario.key], scenario.method)
+                    result = wrk(url, args.seconds, headers[scenario.key], scenario.method)
                     results.runs[(config.key, scenario.key)].append(result)
                     print(
                         f"  {time.monotonic() - args.started:5.0f}s {config.key} "
@@ -168,7 +187,7 @@ WORKER_MODELS = ["shipped", "shipped+threads=1", "shipped+worker_class=sync+thre
 def worker_models(project: Path, redis_url: str, args: argparse.Namespace) -> list[tuple]:
     """Our home page under the shipped worker count with other worker models, all up at once.
 
-    Paired per round against the shipped config: [(label, cookie, ratio, p50, p99)].
+    Paired per round against the shipped config: [(label, cookie kind, ratio, p50, p99)].
     """
     server = ours_server(project, redis_url, "ours")
     configs = worker_configs(WORKER_MODELS, project)
@@ -179,13 +198,13 @@ def worker_models(project: Path, redis_url: str, args: argparse.Namespace) -> li
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
             for kind in (None, "counter"):
-                cookie = get_cookie(base, kind)
-                warm_up(base + "/", cookie, "GET", args.quick)
-                jobs.append((config.label, kind, base + "/", cookie))
+                headers = credential_headers(base, kind)
+                warm_up(base + "/", headers, "GET", args.quick)
+                jobs.append((config.label, kind, base + "/", headers))
         runs: dict[tuple[str, str | None], list[dict[str, float]]] = {}
         for round_number in range(args.repeats):
-            for label, kind, url, cookie in jobs if round_number % 2 == 0 else jobs[::-1]:
-                runs.setdefault((label, kind), []).append(wrk(url, args.seconds, cookie, "GET"))
+            for label, kind, url, headers in jobs if round_number % 2 == 0 else jobs[::-1]:
+                runs.setdefault((label, kind), []).append(wrk(url, args.seconds, headers, "GET"))
     finally:
         for process in processes:
             stop_group(process)
@@ -277,7 +296,7 @@ def floor_server(project: Path, redis_url: str) -> Server:
 def time_parts(project: Path, redis_url: str, scenarios: list[Scenario], quick: bool) -> dict:
     """bench/breakdown.py's in-process time per part, for the scenarios of the apps it loads."""
     wanted = {
-        s.key: [s.server, s.method, s.path, s.cookie]
+        s.key: [s.server, s.method, s.path, s.credential]
         for s in scenarios
         if s.server in breakdown.SERVERS
     }
@@ -327,7 +346,9 @@ def main() -> int:
         project = args.project or bake(scratch)
         with_login = prepare_database(project, production_env(project, redis_server.url))
         if not with_login:
-            scenarios = [s for s in scenarios if s.cookie != "login"]
+            scenarios = [s for s in scenarios if s.credential != "login"]
+        if not has_api_tokens(project):
+            scenarios = [s for s in scenarios if s.credential != "token"]
         configs = worker_configs(args.configs.split(","), project)
         reference_env = {"REDIS_URL": redis_server.url}
         servers = [
