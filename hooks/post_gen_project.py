@@ -30,6 +30,13 @@ FEATURE_FILES = {
         "tests/test_database.py",
         "tests/postgres_server.py",
     ],
+    "api": [
+        "src/{package}/api",
+        "src/{package}/templates/api",
+        "tests/test_api.py",
+        "tests/test_api_errors.py",
+        "tests/test_api_schema.py",
+    ],
     "tour": [
         "src/{package}/tour",
         "src/{package}/templates/tour",
@@ -39,6 +46,21 @@ FEATURE_FILES = {
 }
 # The tour keeps uploaded files only for accounts: without auth it checks a file and drops it.
 KEPT_UPLOADS_FILES = ["src/{package}/tour/uploads.py"]
+# The API's tokens and per-user resources live in the accounts' database: without auth the
+# API has its public endpoints only, and without the API the accounts have no tokens.
+API_ACCOUNT_FILES = [
+    "src/{package}/api/models.py",
+    "src/{package}/api/tokens.py",
+    "src/{package}/api/bearer.py",
+    "src/{package}/api/schemas.py",
+    "src/{package}/api/resources.py",
+    "src/{package}/api/forms.py",
+    "src/{package}/api/token_routes.py",
+    "src/{package}/api/cli.py",
+    "src/{package}/templates/api/tokens.html",
+    "src/{package}/migrations/versions/0005_api.py",
+    "tests/test_api_tokens.py",
+]
 
 # Every feature is baked as a package (src/{package}/<feature>/) with its templates in the
 # app's templates/<feature>/. The small layout keeps that, except that a package holding
@@ -49,6 +71,7 @@ LARGE_LAYOUT_MOVES = {
     "main": {"templates/main": "main/templates/main"},
     "auth": {"templates/auth": "auth/templates/auth", "templates/email": "auth/templates/email"},
     "tour": {"templates/tour": "tour/templates/tour"},
+    "api": {"templates/api": "api/templates/api"},
 }
 ONE_MODULE_PACKAGE = {"__init__.py", "routes.py"}
 
@@ -62,7 +85,7 @@ SECRET_PLACEHOLDER = "change-me"
 
 # The answers the resolved dependencies depend on: one stored lock per combination of them
 # (tools/lock.py writes them; requires-python decides the pins, so it cannot be filled in).
-LOCK_ANSWERS = ["python_version", "auth"]
+LOCK_ANSWERS = ["python_version", "auth", "api"]
 LOCK_ENTRY = "\n[[package]]\n"
 SLUG_PLACEHOLDER = "{{ '{{' }} cookiecutter.project_slug {{ '}}' }}"
 
@@ -156,7 +179,13 @@ def shape(project: Path, answers: dict[str, str]) -> None:
     """Apply every answer to the freshly rendered project."""
     package = answers["package_name"]
     keep_lock(project, answers)
-    chosen = {"auth": answers["auth"] == "yes", "tour": answers["examples"] == "yes"}
+    chosen = {
+        "auth": answers["auth"] == "yes",
+        "tour": answers["examples"] == "yes",
+        "api": answers["api"] == "yes",
+    }
+    if not (chosen["api"] and chosen["auth"]):
+        remove(project, *(path.format(package=package) for path in API_ACCOUNT_FILES))
     for feature, kept in chosen.items():
         if not kept:
             remove(project, *(path.format(package=package) for path in FEATURE_FILES[feature]))
@@ -197,6 +226,7 @@ if __name__ == "__main__":
             "layout": "{{ cookiecutter.layout }}",
             "auth": "{{ cookiecutter.auth }}",
             "examples": "{{ cookiecutter.examples }}",
+            "api": "{{ cookiecutter.api }}",
             "docker": "{{ cookiecutter.docker }}",
             "ci": "{{ cookiecutter.ci }}",
             "open_source_license": "{{ cookiecutter.open_source_license }}",

@@ -92,7 +92,7 @@ def test_every_path_the_post_gen_hook_names_is_in_the_template():
     template = ROOT / "{{cookiecutter.project_slug}}"
     package = "{{cookiecutter.package_name}}"
     named = [path for paths in post_gen.FEATURE_FILES.values() for path in paths]
-    named += post_gen.KEPT_UPLOADS_FILES + post_gen.LOCAL_MAIL_FILES
+    named += post_gen.KEPT_UPLOADS_FILES + post_gen.API_ACCOUNT_FILES + post_gen.LOCAL_MAIL_FILES
     named += [path for path in post_gen.DOCKER_FILES + post_gen.CI_FILES]
     for path in named:
         assert (template / path.format(package=package)).exists(), path

@@ -17,10 +17,11 @@ from conftest import CHOICES, ROOT, bake, combination_id
 PACKAGE = "flask_starter_app"
 # The answers that change the Python sources (docker, ci and the license add other files).
 TREE_ANSWERS = [
-    {"layout": layout, "auth": auth, "examples": examples}
+    {"layout": layout, "auth": auth, "examples": examples, "api": api}
     for layout in CHOICES["layout"]
     for auth in CHOICES["auth"]
     for examples in CHOICES["examples"]
+    for api in CHOICES["api"]
 ]
 # Alembic runs these by path (`flask db upgrade`); nothing imports them.
 NOT_IMPORTED = ("migrations/",)
@@ -54,6 +55,9 @@ FEATURE_WORDS = {
     "examples": ["UPLOAD_", "upload", "Upload", "tour"],
     # Files are kept per account: only a bake with both has a folder and a quota.
     "kept uploads": ["UPLOAD_FOLDER", "UPLOAD_MAX_FILES", "UPLOAD_MAX_BYTES"],
+    "api": ["API_CORS_ORIGINS", "API_ADDRESS_RATE_LIMIT", "OPENAPI", "## The API", "/api/v1"],
+    # Tokens belong to accounts: only a bake with both has them.
+    "api tokens": ["API_TOKEN_", "revoke-tokens", "Personal access tokens"],
 }
 _baked: dict[str, Path] = {}
 
@@ -208,6 +212,8 @@ def test_nothing_of_a_feature_left_out_remains(project, answers):
         "auth": answers["auth"] == "yes",
         "examples": answers["examples"] == "yes",
         "kept uploads": answers["auth"] == answers["examples"] == "yes",
+        "api": answers["api"] == "yes",
+        "api tokens": answers["auth"] == answers["api"] == "yes",
     }
     for name, text in feature_texts(project).items():
         for feature, words in FEATURE_WORDS.items():
@@ -255,7 +261,7 @@ def test_readme_tree_is_the_package(project):
 @pytest.mark.parametrize("layout", CHOICES["layout"])
 def test_root_readme_names_every_module(tmp_path, layout):
     """The template's own README describes the package a full bake gets, module by module."""
-    project = bake(tmp_path, layout=layout, auth="yes", examples="yes")
+    project = bake(tmp_path, layout=layout, auth="yes", examples="yes", api="yes")
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## What the generated project contains", 1)[1].split("```", 2)[1]
     described = set(re.findall(r"[a-z_]+", block))

@@ -14,6 +14,11 @@ PRODUCTION = {
     "MAIL_SERVER": "127.0.0.1",
     "MAIL_PORT": 9,
 }
+# Every table the migrations make.
+TABLES = {"alembic_version", "users", "two_factor", "recovery_codes"}
+{%- if cookiecutter.api == "yes" %}
+TABLES |= {"access_tokens", "notes"}  # the API's
+{%- endif %}
 
 
 def tables(url: str) -> set[str]:
@@ -30,7 +35,7 @@ def test_migrations_upgrade_and_downgrade(make_app, database_url):
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     with app.app_context():
         flask_migrate.upgrade()
-        assert tables(url) == {"alembic_version", "users", "two_factor", "recovery_codes"}
+        assert tables(url) == TABLES
         flask_migrate.downgrade(revision="base")
         assert tables(url) == {"alembic_version"}
         flask_migrate.upgrade()

@@ -70,6 +70,11 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
 
     app.register_blueprint(tour.bp)
 {%- endif %}
+{%- if cookiecutter.api == "yes" %}
+    from . import api
+
+    api.init_app(app)
+{%- endif %}
 
     # Traces and error reports, each only when configured: otherwise nothing of it is loaded.
     if app.config["OTEL_EXPORTER_OTLP_ENDPOINT"]:

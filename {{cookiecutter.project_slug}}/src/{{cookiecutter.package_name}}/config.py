@@ -204,6 +204,16 @@ class Config:
     JOBS_TIMEOUT = 60  # seconds; a job running longer is stopped and counts as failed
     JOBS_FAILED_TTL = 7 * 24 * 3600
 {%- endif %}
+{%- if cookiecutter.api == "yes" %}
+
+    # The JSON API (api/). Origins allowed to call it from a browser (CORS; empty: none, never
+    # "*"): "https://a.example,https://b.example" (FLASK_API_CORS_ORIGINS: a JSON list).
+    API_CORS_ORIGINS: ClassVar[list[str]] = []
+    API_ADDRESS_RATE_LIMIT = "300 per minute"  # per client address, over all of /api/
+{%- if cookiecutter.auth == "yes" %}
+    API_TOKEN_RATE_LIMIT = "120 per minute"  # noqa: S105 - per personal access token
+{%- endif %}
+{%- endif %}
 
 
 class DevelopmentConfig(Config):
@@ -268,21 +278,16 @@ PLAIN_ENV_KEYS: tuple[str, ...] = (
     "OTEL_SERVICE_NAME",
     "SENTRY_DSN",
 )
+{%- if cookiecutter.api == "yes" %}
+PLAIN_ENV_KEYS += ("API_CORS_ORIGINS",)  # comma-separated, as TRUSTED_HOSTS
+{%- endif %}
 {%- if cookiecutter.auth == "yes" %}
 # The database, the mail settings as SMTP providers' docs spell them (derive() turns
 # MAIL_PORT and the flags into int/bool), sudo mode's lifetime in seconds and the two-factor key.
-PLAIN_ENV_KEYS += (
-    "DATABASE_URL",
-    "APP_BASE_URL",
-    "MAIL_SERVER",
-    "MAIL_PORT",
-    "MAIL_USE_TLS",
-    "MAIL_USE_SSL",
-    "MAIL_USERNAME",
-    "MAIL_PASSWORD",
-    "MAIL_DEFAULT_SENDER",
-    "SUDO_MODE_LIFETIME",
-    "MFA_ENCRYPTION_KEY",
+PLAIN_ENV_KEYS += ("DATABASE_URL", "APP_BASE_URL", "SUDO_MODE_LIFETIME", "MFA_ENCRYPTION_KEY")
+PLAIN_ENV_KEYS += tuple(
+    f"MAIL_{name}"
+    for name in ("SERVER", "PORT", "USE_TLS", "USE_SSL", "USERNAME", "PASSWORD", "DEFAULT_SENDER")
 )
 {%- endif %}
 

@@ -42,6 +42,10 @@ def derive(config: FlaskConfig, instance_path: str) -> None:
 {%- endif %}
     if isinstance(config["TRUSTED_HOSTS"], str):
         config["TRUSTED_HOSTS"] = parse_hosts(config["TRUSTED_HOSTS"])
+{%- if cookiecutter.api == "yes" %}
+    if isinstance(config["API_CORS_ORIGINS"], str):
+        config["API_CORS_ORIGINS"] = parse_hosts(config["API_CORS_ORIGINS"])
+{%- endif %}
     config["PROXY_FIX"] = parse_proxy_fix(config["PROXY_FIX"])
 {%- if cookiecutter.auth == "yes" %}
     if not config["SQLALCHEMY_DATABASE_URI"]:

@@ -32,8 +32,9 @@ def when(timestamp: float) -> str:
 
 @login_required
 def account() -> str:
-    """A page only for logged-in users."""
-    return render_template("auth/account.html")
+    """A page only for logged-in users, linking to the pages other features add to it."""
+    links = current_app.extensions.get("account_links", [])
+    return render_template("auth/account.html", links=links)
 
 
 @login_required

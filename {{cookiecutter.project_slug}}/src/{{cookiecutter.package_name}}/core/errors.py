@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
@@ -47,12 +48,33 @@ def render_untrusted_host() -> Response:
     return response
 
 
+def render_path(app: Flask, prefix: str, render: Callable[[HTTPException, int], Response]) -> None:
+    """Errors of requests under ``prefix`` are rendered by ``render`` (an API's own format).
+
+    The handler is registered again: an extension (flask-smorest's Api) may have replaced
+    the app's, and this one keeps the HTML pages and hands ``prefix`` over.
+    """
+    app.extensions.setdefault("error_renderers", []).append((prefix, render))
+    app.register_error_handler(HTTPException, render_error)
+
+
+def path_renderer() -> Callable[[HTTPException, int], Response] | None:
+    """The renderer a feature registered for this request's path, if any."""
+    for prefix, render in current_app.extensions.get("error_renderers", ()):
+        if request.path.startswith(prefix):
+            return render  # type: ignore[no-any-return]
+    return None
+
+
 def render_error(error: HTTPException) -> Response:
     """One page for every HTTP error, keeping headers such as Allow and Retry-After."""
     if untrusted_host():
         return render_untrusted_host()
     code = error.code or 500
-    if wants_json():
+    render = path_renderer()
+    if render is not None:
+        response = render(error, code)
+    elif wants_json():
         response = jsonify(error=error.name, status=code, description=error.description)
     else:
         response = Response(render_template("errors.html", error=error, code=code))

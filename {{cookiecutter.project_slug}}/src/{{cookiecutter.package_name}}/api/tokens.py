@@ -1,0 +1,97 @@
+"""Personal access tokens: made, found by their hash, used, revoked.
+
+A token is ``fsa_`` and 43 random URL-safe characters (256 bits): a plain sha256 of it is
+enough to store, as nobody can guess their way back through it, and it is the lookup key.
+Its first PREFIX_LENGTH characters are kept visible, so a leaked token can be found in the
+owner's list and revoked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from {{ cookiecutter.package_name }}.auth.models import as_utc, utcnow
+from {{ cookiecutter.package_name }}.core.database import db
+
+from .models import SCOPES, AccessToken
+
+# A token's "last used" is written at most this often: a busy client costs one UPDATE a
+# minute, not one per request.
+USED_INTERVAL = timedelta(minutes=1)
+TOKEN_PREFIX = "fsa_"  # noqa: S105 - the visible start of every token, not a secret
+PREFIX_LENGTH = len(TOKEN_PREFIX) + 8
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(user_id: int, name: str, scopes: Iterable[str], days: int) -> tuple[AccessToken, str]:
+    """A new token for the user, valid ``days``: its row, and the token, shown once."""
+    chosen = [scope for scope in SCOPES if scope in set(scopes)]
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = AccessToken(
+        user_id=user_id,
+        name=name,
+        prefix=token[:PREFIX_LENGTH],
+        token_hash=token_hash(token),
+        scopes=" ".join(chosen),
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row, token
+
+
+def find(token: str) -> AccessToken | None:
+    """The live token (neither expired nor revoked) this string is, if any."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    row: AccessToken | None = db.session.scalar(
+        select(AccessToken).where(AccessToken.token_hash == token_hash(token))
+    )
+    if row is None or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
+        return None
+    return row
+
+
+def note_use(row: AccessToken) -> None:
+    """Record that the token was used, at most once per USED_INTERVAL."""
+    now = utcnow()
+    if row.last_used_at is not None and now - as_utc(row.last_used_at) < USED_INTERVAL:
+        return
+    db.session.execute(update(AccessToken).where(AccessToken.id == row.id).values(last_used_at=now))
+    db.session.commit()
+
+
+def tokens_of(user_id: int) -> list[AccessToken]:
+    """The user's tokens that are not revoked, newest first (expired ones too, marked)."""
+    query = (
+        select(AccessToken)
+        .where(AccessToken.user_id == user_id, AccessToken.revoked_at.is_(None))
+        .order_by(AccessToken.id.desc())
+    )
+    return list(db.session.scalars(query))
+
+
+def revoke(user_id: int, token_id: int | None = None) -> int:
+    """Revoke one of the user's tokens (or all of them): how many were live."""
+    query = update(AccessToken).where(
+        AccessToken.user_id == user_id, AccessToken.revoked_at.is_(None)
+    )
+    if token_id is not None:
+        query = query.where(AccessToken.id == token_id)
+    count: int = db.session.execute(query.values(revoked_at=utcnow())).rowcount  # type: ignore[attr-defined]
+    db.session.commit()
+    return count
+
+
+def expired(row: AccessToken, now: datetime | None = None) -> bool:
+    """Whether the token is past its expiry."""
+    return as_utc(row.expires_at) <= (now or utcnow())

@@ -1,0 +1,89 @@
+"""The JSON API under /api/v1: a public endpoint, its OpenAPI document and docs page, CORS
+off unless origins are listed, a throttle per address, and nothing of the browser session."""
+
+from __future__ import annotations
+
+import pytest
+
+PROBLEM = "application/problem+json"
+ORIGIN = "https://app.example.com"
+
+
+def test_status_is_public_json(client):
+    answer = client.get("/api/v1/status")
+    assert answer.status_code == 200 and answer.is_json
+    assert answer.json == {"status": "ok", "version": "v1"}
+    assert "Set-Cookie" not in answer.headers
+
+
+def test_the_document_is_openapi_3_1_with_every_operation(client):
+    document = client.get("/api/v1/openapi.json").json
+    assert document["openapi"].startswith("3.1")
+    assert "/api/v1/status" in document["paths"]
+{%- if cookiecutter.auth == "yes" %}
+    assert {"/api/v1/me", "/api/v1/notes", "/api/v1/notes/{note_id}"} <= set(document["paths"])
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert scheme == {"type": "http", "scheme": "bearer"}
+{%- endif %}
+    error = document["components"]["responses"]["DEFAULT_ERROR"]["content"]
+    assert list(error) == [PROBLEM]
+
+
+def test_the_docs_page_is_served_here_under_the_csp(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "GET /api/v1/status" in html and "openapi.json" in html
+    assert "<script" not in html and "https://" not in html.split("<main", 1)[-1]
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_html_pages_keep_their_html_errors(client):
+    page = client.get("/no-such-page")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+
+
+def test_cors_is_off_by_default(client):
+    answer = client.get("/api/v1/status", headers={"Origin": ORIGIN})
+    assert "Access-Control-Allow-Origin" not in answer.headers
+    preflight = client.options(
+        "/api/v1/status", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+    )
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+@pytest.mark.parametrize("setting", ["API_CORS_ORIGINS", "FLASK_API_CORS_ORIGINS"])
+def test_listed_origins_may_call_the_api(make_app, monkeypatch, setting):
+    value = f"{ORIGIN},https://b.example" if setting == "API_CORS_ORIGINS" else f'["{ORIGIN}"]'
+    monkeypatch.setenv(setting, value)
+    client = make_app().test_client()
+    answer = client.get("/api/v1/status", headers={"Origin": ORIGIN})
+    assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Access-Control-Allow-Credentials" not in answer.headers
+    assert "Origin" in answer.headers["Vary"]
+    preflight = client.options(
+        "/api/v1/status",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    other = client.get("/api/v1/status", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    # Only the API: the pages send no CORS headers to a listed origin either.
+    assert "Access-Control-Allow-Origin" not in client.get("/", headers={"Origin": ORIGIN}).headers
+
+
+def test_an_address_is_throttled(make_app):
+    client = make_app(API_ADDRESS_RATE_LIMIT="2 per minute").test_client()
+    for _ in range(2):
+        assert client.get("/api/v1/status").status_code == 200
+    refused = client.get("/api/v1/status")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.mimetype == PROBLEM and refused.json["status"] == 429
+    other = client.get("/api/v1/status", environ_base={"REMOTE_ADDR": "192.0.2.9"})
+    assert other.status_code == 200
