@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tools.baking import CHOICES, ROOT, all_combinations, bake, combination_id
+from tools.baking import (
+    CHOICES,
+    ROOT,
+    all_combinations,
+    bake,
+    combination_id,
+    tree_combinations,
+)
 from tools.servers import (
     RedisCluster,
     RedisSentinelGroup,
@@ -45,7 +52,9 @@ __all__ = [
     "need_python",
     "require",
     "serve",
+    "spread_pythons",
     "stop_group",
+    "tree_combinations",
     "wait_for_port",
 ]
 
@@ -133,6 +142,20 @@ def uv(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
 # Pythons a machine may lack without failing CI: no build of them installs everywhere we run
 # (tools/debian_python.sh installs one on Debian; elsewhere uv downloads it).
 OPTIONAL_PYTHONS = {"3.14"}
+
+
+def spread_pythons(trees: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """Give every tree one Python (the first tree, the defaults, the oldest), taking the
+    required Pythons in turn; an optional Python gets a tree that the oldest also keeps, so
+    a machine without it still covers every tree."""
+    versions = CHOICES["python_version"]
+    required = [version for version in versions if version not in OPTIONAL_PYTHONS]
+    spread: dict[str, list[dict[str, str]]] = {version: [] for version in versions}
+    for index, tree in enumerate(trees):
+        spread[required[index % len(required)]].append(tree)
+    for offset, version in enumerate(sorted(OPTIONAL_PYTHONS & set(versions)), start=1):
+        spread[version].append(spread[required[0]][offset])
+    return spread
 
 
 def need_python(version: str) -> None:

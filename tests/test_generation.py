@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CHOICES, all_combinations, bake, combination_id
+from conftest import CHOICES, all_combinations, bake, combination_id, tree_combinations
 
 RUFF = str(Path(sys.executable).parent / "ruff")
 BINARY_SUFFIXES = {".png", ".ico", ".jpg", ".gif", ".woff", ".woff2", ".gz"}
@@ -28,13 +28,7 @@ def text_files(project: Path):
 
 
 COMBINATIONS = all_combinations()
-# The answers that shape the package tree; the others only add or change files around it.
-TREE_ANSWERS = [
-    {"layout": layout, "auth": auth, "examples": examples}
-    for layout in CHOICES["layout"]
-    for auth in CHOICES["auth"]
-    for examples in CHOICES["examples"]
-]
+TREE_ANSWERS = tree_combinations()
 _baked: dict[str, Path] = {}
 
 

@@ -19,19 +19,23 @@ from conftest import (
     free_port,
     locked_venv,
     serve,
+    spread_pythons,
     stop_group,
+    tree_combinations,
     wait_for_port,
 )
 
-PROJECT_SUITES = [
-    {"layout": layout, "auth": auth, "examples": examples}
-    for layout in CHOICES["layout"]
-    for auth in CHOICES["auth"]
-    for examples in CHOICES["examples"]
+# Each tree's suite runs once, on the Python spread_pythons gives it: the oldest's on the
+# template's venv (the defaults' in `make test` below, in its own locked venv), every other
+# Python's in a venv from that Python's lock.
+PYTHONS = spread_pythons(tree_combinations())
+OLDEST = CHOICES["python_version"][0]
+OTHER_PYTHONS = [
+    (version, answers) for version in CHOICES["python_version"][1:] for answers in PYTHONS[version]
 ]
 
 
-@pytest.mark.parametrize("answers", PROJECT_SUITES, ids=combination_id)
+@pytest.mark.parametrize("answers", PYTHONS[OLDEST][1:], ids=combination_id)
 def test_baked_project_passes_its_own_tests(tmp_path, answers, redis_url):
     project = bake(tmp_path, **answers)
     env = os.environ | {"REQUIRE_REDIS": "1"}
@@ -46,11 +50,16 @@ def test_baked_project_passes_its_own_tests(tmp_path, answers, redis_url):
     assert " passed" in result.stdout
 
 
-@pytest.mark.parametrize("version", CHOICES["python_version"][1:])
-def test_each_offered_python_runs_its_project_tests_and_linters(tmp_path, version, redis_url):
-    """The other python_version answers, each on its own interpreter from its own lock (the
-    suites above run on the template's Python)."""
-    project = bake(tmp_path, python_version=version)
+@pytest.mark.parametrize(
+    ("version", "answers"),
+    OTHER_PYTHONS,
+    ids=[f"{version}-{combination_id(answers)}" for version, answers in OTHER_PYTHONS],
+)
+def test_each_offered_python_runs_its_project_tests_and_linters(
+    tmp_path, version, answers, redis_url
+):
+    """The other python_version answers, each on its own interpreter from its own lock."""
+    project = bake(tmp_path, python_version=version, **answers)
     venv = locked_venv(project, version, extras=("dev", "test"))
     which = subprocess.run(
         [venv / "python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -12,22 +11,25 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import CHOICES, ROOT, bake, locked_packages, locked_venv, uv
+from conftest import (
+    CHOICES,
+    ROOT,
+    bake,
+    locked_packages,
+    locked_venv,
+    spread_pythons,
+    tree_combinations,
+    uv,
+)
 
 BIN = Path(sys.executable).parent
-# The Python sources depend on these answers only; docker, ci and license add other files.
-# Every tree (layout x auth x examples) on the oldest Python, the default tree on the others.
+# The Python sources depend on the tree answers only; docker, ci and license add other files.
+# Every tree on one Python, the defaults' on the oldest (as the suites in test_projects.py).
 CODE_VARIANTS = [
-    {
-        "layout": layout,
-        "auth": auth,
-        "examples": examples,
-        "python_version": CHOICES["python_version"][0],
-    }
-    for layout, auth, examples in itertools.product(
-        CHOICES["layout"], CHOICES["auth"], CHOICES["examples"]
-    )
-] + [{"python_version": version} for version in CHOICES["python_version"][1:]]
+    answers | {"python_version": version}
+    for version, trees in spread_pythons(tree_combinations()).items()
+    for answers in trees
+]
 
 
 def run(command: list, cwd: Path, **kwargs) -> subprocess.CompletedProcess:

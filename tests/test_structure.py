@@ -12,17 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CHOICES, ROOT, bake, combination_id
+from conftest import CHOICES, ROOT, bake, combination_id, tree_combinations
 
 PACKAGE = "flask_starter_app"
 # The answers that change the Python sources (docker, ci and the license add other files).
-TREE_ANSWERS = [
-    {"layout": layout, "auth": auth, "examples": examples, "api": api}
-    for layout in CHOICES["layout"]
-    for auth in CHOICES["auth"]
-    for examples in CHOICES["examples"]
-    for api in CHOICES["api"]
-]
+TREE_ANSWERS = tree_combinations()
 # Alembic runs these by path (`flask db upgrade`); nothing imports them.
 NOT_IMPORTED = ("migrations/",)
 MAX_LINES = 300

@@ -24,6 +24,19 @@ def all_combinations() -> list[dict[str, str]]:
     ]
 
 
+# The answers that shape the Python sources and the package tree; docker, ci and the license
+# only add or change files around them.
+TREE_ANSWERS = ("layout", "auth", "examples", "api")
+
+
+def tree_combinations() -> list[dict[str, str]]:
+    """Every combination of the tree answers, the defaults' first."""
+    return [
+        dict(zip(TREE_ANSWERS, values, strict=True))
+        for values in itertools.product(*(CHOICES[name] for name in TREE_ANSWERS))
+    ]
+
+
 def combination_id(answers: dict[str, str]) -> str:
     """A readable test id such as python_version=3.11-layout=small-auth=no-..."""
     return "-".join(f"{name}={value}" for name, value in answers.items()).replace(" ", "_")
