@@ -10,7 +10,6 @@ from flask.typing import ResponseReturnValue
 
 from {{ cookiecutter.package_name }}.auth.current_user import login_required, the_user
 from {{ cookiecutter.package_name }}.auth.events import security_event
-from {{ cookiecutter.package_name }}.auth.models import utcnow
 from {{ cookiecutter.package_name }}.auth.sudo import sudo_required
 
 from . import tokens
@@ -23,9 +22,7 @@ def tokens_page(
 ) -> ResponseReturnValue:
     """The page: the user's tokens, the form, and a new token if one was just made."""
     listed = tokens.tokens_of(the_user().id)
-    page = render_template(
-        "api/tokens.html", form=form, tokens=listed, new_token=new_token, now=utcnow()
-    )
+    page = render_template("api/tokens.html", form=form, tokens=listed, new_token=new_token)
     response = make_response(page, status)
     # The new token is on it: neither the browser's cache nor a proxy may keep it.
     response.headers["Cache-Control"] = "no-store"

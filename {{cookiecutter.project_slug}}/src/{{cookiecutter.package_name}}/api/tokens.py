@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -70,14 +70,14 @@ def note_use(row: AccessToken) -> None:
     db.session.commit()
 
 
-def tokens_of(user_id: int) -> list[AccessToken]:
+def tokens_of(user_id: int) -> list[dict[str, object]]:
     """The user's tokens that are not revoked, newest first (expired ones too, marked)."""
     query = (
         select(AccessToken)
         .where(AccessToken.user_id == user_id, AccessToken.revoked_at.is_(None))
         .order_by(AccessToken.id.desc())
     )
-    return list(db.session.scalars(query))
+    return [listed(row) for row in db.session.scalars(query)]
 
 
 def revoke(user_id: int, token_id: int | None = None) -> int:
@@ -92,6 +92,19 @@ def revoke(user_id: int, token_id: int | None = None) -> int:
     return count
 
 
-def expired(row: AccessToken, now: datetime | None = None) -> bool:
-    """Whether the token is past its expiry."""
-    return as_utc(row.expires_at) <= (now or utcnow())
+def in_utc(moment: datetime) -> datetime:
+    """A stored moment in UTC, whatever zone the database handed it back in."""
+    return as_utc(moment).astimezone(UTC)
+
+
+def listed(row: AccessToken) -> dict[str, object]:
+    """What the tokens page shows of a token: never the token itself."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "scopes": row.scopes,
+        "expires": in_utc(row.expires_at),
+        "expired": in_utc(row.expires_at) <= utcnow(),
+        "last_used": in_utc(row.last_used_at) if row.last_used_at else None,
+    }
