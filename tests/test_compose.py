@@ -269,8 +269,14 @@ def test_traces_and_error_reports_reach_every_app_service_when_set(tmp_path, aut
         "SENTRY_DSN": "https://key@errors.example.com/1",
     }
     shell = (RELAY if auth == "yes" else {}) | optional
+    plain = load(project, ["compose.yaml"], dot_env(project) | shell)["services"]
+    # The image gets OpenTelemetry, an extra, only when asked: otherwise redis-py would
+    # import its SDK in every process.
+    assert {plain[name]["build"]["args"]["EXTRAS"] for name in app_services(plain)} == {""}
+    shell["BUILD_EXTRAS"] = "tracing"
     services = load(project, ["compose.yaml"], dot_env(project) | shell)["services"]
     for name in app_services(services):
         environment = services[name]["environment"]
         assert {key: environment[key] for key in optional} == optional, name
         assert environment["OTEL_SERVICE_NAME"] == project.name
+        assert services[name]["build"] == {"context": ".", "args": {"EXTRAS": "tracing"}}

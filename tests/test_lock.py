@@ -127,23 +127,27 @@ def test_make_install_installs_the_locked_versions(tmp_path, installer):
 
 
 @pytest.mark.slow
-def test_dockerfile_installs_the_locked_runtime_dependencies_only(tmp_path):
-    """The build stage's `uv sync` commands, run as it runs them (no Docker daemon needed)."""
+@pytest.mark.parametrize("extras", ["", "tracing"])
+def test_dockerfile_installs_the_locked_runtime_dependencies_only(tmp_path, extras):
+    """The build stage's `uv sync` commands, run as its shell runs them (no Docker daemon
+    needed), without build arguments and with EXTRAS=tracing."""
     need_python(CHOICES["python_version"][0])
     project = bake(tmp_path, docker="yes")
     dockerfile = (project / "Dockerfile").read_text()
     syncs = re.findall(r"^RUN (?:--mount=\S+ )*(uv sync .*)$", dockerfile, re.M)
     assert len(syncs) == 2 and all("--locked" in command for command in syncs)
+    assert re.search(r'^ARG EXTRAS=""$', dockerfile, re.M)
     stage, venv = tmp_path / "stage", tmp_path / "app" / ".venv"
     stage.mkdir()
-    env = UV_ENV | {"UV_PROJECT_ENVIRONMENT": str(venv)}
+    env = UV_ENV | {"UV_PROJECT_ENVIRONMENT": str(venv), "EXTRAS": extras}
+    env["PATH"] = f"{UV.parent}:{env['PATH']}"
     for files, command in zip(
         [["pyproject.toml", "uv.lock"], ["README.md", "src"]], syncs, strict=True
     ):
         for name in files:
             copy = shutil.copytree if (project / name).is_dir() else shutil.copy
             copy(project / name, stage / name)
-        result = run([UV, *command.split()[1:]], stage, env=env)
+        result = run(["sh", "-c", command], stage, env=env)
         assert result.returncode == 0, result.stderr
     shutil.rmtree(stage)
     python = venv / "bin" / "python"
@@ -151,6 +155,9 @@ def test_dockerfile_installs_the_locked_runtime_dependencies_only(tmp_path):
     assert imported.returncode == 0, imported.stderr
     for dev_only in ("pytest", "ruff", "mypy"):
         assert run([python, "-c", f"import {dev_only}"], tmp_path).returncode != 0, dev_only
+    # OpenTelemetry only when asked for: redis-py would import its SDK in every process.
+    traced = run([python, "-c", "import opentelemetry.sdk.trace"], tmp_path)
+    assert (traced.returncode == 0) is (extras == "tracing"), traced.stderr
     installed = json.loads(run([python, "-c", LIST_DISTRIBUTIONS], tmp_path).stdout)
     locked = locked_packages(project)
     assert {name: installed[name]["version"] for name in ("flask", "redis", "gunicorn")} == {

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import bake, free_port, serve, stop_group, wait_for_port
+from conftest import CHOICES, bake, free_port, locked_venv, serve, stop_group, wait_for_port
 from itsdangerous import URLSafeTimedSerializer
 
 from tools.baking import PRODUCTION_ENV
@@ -189,3 +189,50 @@ def test_production_on_sqlite_warns_once_not_once_per_worker(server):
     assert requests.get(base + "/healthz", timeout=10).status_code == 200  # a worker is up
     warnings = [line for line in log.read_text().splitlines() if "running on SQLite" in line]
     assert len(warnings) == 1, warnings
+
+
+UNTRACED_PAGES = """
+import sys
+
+import wsgi
+
+client = wsgi.app.test_client()
+pages = [client.get(path, headers={"Host": "127.0.0.1"}).status_code for path in ("/", "/healthz")]
+print(pages, sorted(name for name in sys.modules if name.startswith("opentelemetry")))
+"""
+
+
+def test_an_install_without_the_tracing_extra_loads_no_opentelemetry(tmp_path, redis_url):
+    """The Dockerfile's install (no extras): pages load nothing of OpenTelemetry, not even
+    through redis-py, and an endpoint set without the extra stops the server in one line."""
+    project = bake(tmp_path / "bake")
+    venv = locked_venv(project, CHOICES["python_version"][0], extras=())
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}
+    env |= GOOD | {"REDIS_URL": redis_url, "INSTANCE_PATH": str(tmp_path / "instance")}
+    pages = subprocess.run(
+        [venv / "python", "-c", UNTRACED_PAGES],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert pages.returncode == 0, pages.stderr[-3000:]
+    assert pages.stdout.split("\n")[-2] == "[200, 200] []", pages.stdout
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
+    served = subprocess.run(
+        [venv / "gunicorn", "wsgi:app", "--bind", f"127.0.0.1:{free_port()}"],
+        cwd=project,
+        env=env | endpoint,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode != 0
+    naming = [line for line in served.stderr.splitlines() if "OTEL_EXPORTER_OTLP" in line]
+    assert naming == [
+        "error: OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: install "
+        "the tracing extra (uv sync --extra tracing; for an image, docker build --build-arg "
+        "EXTRAS=tracing, or BUILD_EXTRAS=tracing in .env for compose)."
+    ], served.stderr
+    assert "Traceback" not in served.stderr

@@ -69,7 +69,10 @@ def lock_variant(uv: str, answers: dict[str, str], workdir: Path, upgrade: bool)
         sys.exit(f"expected one entry named {project.name} in the lock of {answers}")
     if any(marker in text for marker in ("{{", "{%", "{#")):
         sys.exit(f"the lock of {answers} holds Jinja syntax: it would not bake")
-    return text.replace(own_name, f"\n{NAME_TEMPLATE}\n")
+    # The dev and test extras name the project's own tracing extra: those name it too.
+    own_extra = f'{{ name = "{project.name}", extras = '
+    template_extra = f"{{ {NAME_TEMPLATE}, extras = "
+    return text.replace(own_name, f"\n{NAME_TEMPLATE}\n").replace(own_extra, template_extra)
 
 
 def main() -> None:

@@ -1,10 +1,11 @@
 """Traces over OTLP/HTTP: each request as a span, with its Redis commands and SQL queries.
 
 create_app imports this module only when OTEL_EXPORTER_OTLP_ENDPOINT is set: without it
-the app loads nothing of OpenTelemetry (redis-py imports its metrics SDK on its own, where
-installed) and requests pay nothing. OpenTelemetry's maintained instrumentations make the
-spans; the SDK's own variables (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*,
-OTEL_PYTHON_FLASK_EXCLUDED_URLS) apply as documented.
+the app loads nothing of OpenTelemetry and requests pay nothing. Its packages are the
+``tracing`` extra, not a dependency, because redis-py imports OpenTelemetry's metrics SDK
+by itself wherever that is installed, in every process. OpenTelemetry's maintained
+instrumentations make the spans; the SDK's own variables (OTEL_EXPORTER_OTLP_HEADERS,
+OTEL_TRACES_SAMPLER, OTEL_BSP_*, OTEL_PYTHON_FLASK_EXCLUDED_URLS) apply as documented.
 
 Each process exports its spans from a batch processor it starts on its first request: a
 gunicorn master builds the app before it forks the workers, and the processor's thread
@@ -19,17 +20,25 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, request
-from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.flask import FlaskInstrumentor
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ..exceptions import ConfigurationError
 from . import redis_command
 from .logs import REDACTED, SIGNED_TOKEN
+
+try:
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+except ModuleNotFoundError as missing:
+    raise ConfigurationError(
+        "OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: install the "
+        "tracing extra (uv sync --extra tracing; for an image, docker build --build-arg "
+        "EXTRAS=tracing, or BUILD_EXTRAS=tracing in .env for compose)."
+    ) from missing
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
