@@ -3,6 +3,8 @@ off unless origins are listed, a throttle per address, and nothing of the browse
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 PROBLEM = "application/problem+json"
@@ -27,6 +29,12 @@ def test_the_document_is_openapi_3_1_with_every_operation(client):
 {%- endif %}
     error = document["components"]["responses"]["DEFAULT_ERROR"]["content"]
     assert list(error) == [PROBLEM]
+
+
+def test_flask_openapi_prints_the_served_document(app, client):
+    printed = app.test_cli_runner().invoke(args=["openapi", "print"])
+    assert printed.exit_code == 0
+    assert json.loads(printed.output) == client.get("/api/v1/openapi.json").json
 
 
 def test_the_docs_page_is_served_here_under_the_csp(client):
