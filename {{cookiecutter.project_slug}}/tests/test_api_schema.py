@@ -1,6 +1,6 @@
 """The whole API against its own OpenAPI document, property-based (schemathesis): every
 operation, {% if cookiecutter.auth == "yes" %}with a real token of a real account, {% endif %}on the app served over HTTP on
-the test Redis{% if cookiecutter.auth == "yes" %} and database{% endif %}. Each answer must be documented, conform to its schema and
+the test Redis{% if cookiecutter.auth == "yes" %} and each database{% endif %}. Each answer must be documented, conform to its schema and
 never be a 5xx. Bounded: a few examples per operation, each with a deadline."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from flask import Flask
 from hypothesis import HealthCheck, settings
 from werkzeug.serving import make_server
 {%- if cookiecutter.auth == "yes" %}
@@ -50,13 +51,30 @@ SERVED = {
     "API_TOKEN_RATE_LIMIT": "10000 per minute",
 {%- endif %}
 }
+{%- if cookiecutter.auth == "yes" %}
 
 
 @pytest.fixture
-def served(make_{% if cookiecutter.auth == "yes" %}auth_{% endif %}app) -> Iterator[str]:
+def served_app(make_auth_app, database_url) -> Iterator[Flask]:
+    """The app to serve, on a fresh migrated database (SQLite, then PostgreSQL)."""
+    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url, **SERVED)
+    yield app
+    with app.app_context():  # close its connections before the database is dropped
+        app.extensions["sqlalchemy"].engine.dispose()
+{%- else %}
+
+
+@pytest.fixture
+def served_app(make_app) -> Flask:
+    """The app to serve."""
+    return make_app(**SERVED)
+{%- endif %}
+
+
+@pytest.fixture
+def served(served_app) -> Iterator[str]:
     """The app behind werkzeug's threaded server on a free port."""
-    app = make_{% if cookiecutter.auth == "yes" %}auth_{% endif %}app(**SERVED)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, served_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -67,10 +85,9 @@ def served(make_{% if cookiecutter.auth == "yes" %}auth_{% endif %}app) -> Itera
 
 
 @pytest.fixture
-def token(served, make_auth_app) -> str:
+def token(served, served_app) -> str:
     """A read and write token of a verified account on the served app's database."""
-    app = make_auth_app()
-    with app.app_context():
+    with served_app.app_context():
         user = User(username="alice", email="alice@example.com", verified_at=utcnow())
         user.set_password(PASSWORD)
         db.session.add(user)

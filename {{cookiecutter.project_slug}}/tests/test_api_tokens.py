@@ -151,6 +151,14 @@ def test_invalid_fields_are_a_422_problem(alice, app):
     assert "title" in refused.json["errors"]["json"]
 
 
+def test_a_nul_character_is_refused_on_every_database(alice, app):
+    """PostgreSQL cannot store one: the schema refuses it, and the document says so."""
+    token = make_token(alice, scopes=("write",))
+    note = {"title": "a\x00b"}
+    refused = app.test_client().post("/api/v1/notes", json=note, headers=bearer(token))
+    assert refused.status_code == 422 and "title" in refused.json["errors"]["json"]
+
+
 def test_last_used_is_noted_at_most_once_a_minute(alice, app):
     token = make_token(alice)
     api = app.test_client()

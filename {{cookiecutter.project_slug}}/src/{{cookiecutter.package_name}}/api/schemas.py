@@ -13,6 +13,8 @@ from {{ cookiecutter.package_name }}.auth.models import as_utc
 
 TITLE_MAX = 200
 BODY_MAX = 10_000
+# PostgreSQL's text cannot hold NUL; refused in the schema, so the document says so too.
+NO_NUL = validate.Regexp(r"^[^\u0000]*$", error="NUL characters are not allowed.")
 
 
 class UtcDateTime(ma.fields.DateTime):
@@ -39,8 +41,10 @@ class NoteSchema(ma.Schema):
     """A note, as the API returns it."""
 
     id = ma.fields.Integer(required=True, dump_only=True)
-    title = ma.fields.String(required=True, validate=validate.Length(min=1, max=TITLE_MAX))
-    body = ma.fields.String(load_default="", validate=validate.Length(max=BODY_MAX))
+    title = ma.fields.String(
+        required=True, validate=[validate.Length(min=1, max=TITLE_MAX), NO_NUL]
+    )
+    body = ma.fields.String(load_default="", validate=[validate.Length(max=BODY_MAX), NO_NUL])
     created_at = UtcDateTime(required=True, dump_only=True)
     updated_at = UtcDateTime(required=True, dump_only=True)
 
@@ -48,5 +52,5 @@ class NoteSchema(ma.Schema):
 class NoteUpdateSchema(ma.Schema):
     """The fields of a note a PATCH may change; those it leaves out stay."""
 
-    title = ma.fields.String(validate=validate.Length(min=1, max=TITLE_MAX))
-    body = ma.fields.String(validate=validate.Length(max=BODY_MAX))
+    title = ma.fields.String(validate=[validate.Length(min=1, max=TITLE_MAX), NO_NUL])
+    body = ma.fields.String(validate=[validate.Length(max=BODY_MAX), NO_NUL])
