@@ -16,7 +16,6 @@ from flask import current_app, g, request
 from werkzeug.exceptions import Forbidden, HTTPException, Unauthorized
 
 from {{ cookiecutter.package_name }}.auth.models import User
-from {{ cookiecutter.package_name }}.core.database import db
 from {{ cookiecutter.package_name }}.core.limiter import limiter
 
 from . import tokens
@@ -53,9 +52,10 @@ def authenticate(scope: str) -> AccessToken:
     token = presented_token()
     if token is None:
         refuse(Unauthorized, None, "This endpoint needs a personal access token.")
-    row = tokens.find(token)
-    if row is None:
+    found = tokens.find(token)
+    if found is None:
         refuse(Unauthorized, "invalid_token", "The token is unknown, expired or revoked.")
+    row, g.api_user = found
     limiter.enforce(current_app.config["API_TOKEN_RATE_LIMIT"], "api-token", str(row.id))
     if scope not in row.scope_list:
         refuse(Forbidden, "insufficient_scope", f"This needs the {scope} scope.", scope)
@@ -65,10 +65,8 @@ def authenticate(scope: str) -> AccessToken:
 
 
 def token_user() -> User:
-    """The owner of the request's token, in a view behind ``requires``."""
-    user: User | None = db.session.get(User, g.api_token.user_id)
-    if user is None:  # deleted while the request ran: its tokens went with it
-        refuse(Unauthorized, "invalid_token", "The token's account is gone.")
+    """The owner of the request's token, in a view behind ``requires`` (loaded with it)."""
+    user: User = g.api_user
     return user
 
 
