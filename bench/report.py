@@ -86,7 +86,7 @@ def startup_lines(measured: dict) -> list[str]:
     return [
         f'- Start-up, CPU in a fresh child: importing the package and `create_app("production")` '
         f"{measured['ours_ms']:.0f} ms ({measured['ours_modules']} modules loaded); importing "
-        f"{', '.join(f'`{name}`' for name in startup.LIBRARIES)} alone "
+        f"{', '.join(f'`{name}`' for name in measured['libraries'])} alone "
         f"{measured['reference_ms']:.0f} ms ({measured['reference_modules']} modules). "
         f"Loaded after `create_app` among {', '.join(f'`{n}`' for n in startup.HEAVY)}: "
         f"{heavy}."

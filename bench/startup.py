@@ -25,8 +25,10 @@ from typing import Any
 
 from bench.baked import package_name, production_env
 
-# What the app is built on (the reference imports these and nothing else).
+# What the app is built on (the reference imports these and nothing else), and what a bake
+# with the JSON API is built on too.
 LIBRARIES = ("flask", "flask_sqlalchemy", "sqlalchemy.orm", "redis", "flask_wtf", "flask_session")
+API_LIBRARIES = ("flask_smorest",)
 # Tooling a serving app never needs: the migrations, their templates, highlighting.
 HEAVY = ("alembic", "flask_migrate", "mako", "pygments")
 CHILD = """
@@ -56,12 +58,18 @@ def run_child(work: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
     return report
 
 
+def libraries(project: Path) -> tuple[str, ...]:
+    """The reference's imports for this bake: the API's framework where it has the API."""
+    has_api = any((project / "src").glob("*/api/__init__.py"))
+    return LIBRARIES + (API_LIBRARIES if has_api else ())
+
+
 def measure(project: Path, redis_url: str, rounds: int) -> dict[str, Any]:
     """Per round, the CPU ratio of ours to the reference (inside the child, and whole)."""
     package = package_name(project)
     works = {
         "ours": f"import {package}\n{package}.create_app('production')",
-        "reference": "import " + ", ".join(LIBRARIES),
+        "reference": "import " + ", ".join(libraries(project)),
     }
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in works}
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as cache:
@@ -83,4 +91,5 @@ def measure(project: Path, redis_url: str, rounds: int) -> dict[str, Any]:
         "ours_modules": ours[0]["modules"],
         "reference_modules": reference[0]["modules"],
         "heavy": ours[0]["heavy"],
+        "libraries": libraries(project),
     }

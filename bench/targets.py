@@ -105,6 +105,14 @@ SERVED = [
         "ours_untouched",
         "ours_nometrics_untouched",
     ),
+    # The token's row and owner in one query, then its counters (per address, per token) in
+    # Redis: a floor of its own, set from the first measurements (0.23-0.27).
+    Target(
+        "API read with a token (GET /api/v1/me) vs bare Flask JSON hello",
+        0.2,
+        "ours_api_me",
+        "bare_json",
+    ),
 ]
 STARTUP = Target(
     'import + `create_app("production")` CPU vs the library-import reference', 1.15, at_most=True
