@@ -58,7 +58,8 @@ def test_baked_project_passes_its_own_tests(tmp_path, answers, redis_url):
 def test_each_offered_python_runs_its_project_tests_and_linters(
     tmp_path, version, answers, redis_url
 ):
-    """The other python_version answers, each on its own interpreter from its own lock."""
+    """The other python_version answers, each on its own interpreter from its own lock: the
+    suite and `make lint`'s gates (ruff, mypy strict, bandit)."""
     project = bake(tmp_path, python_version=version, **answers)
     venv = locked_venv(project, version, extras=("dev", "test"))
     which = subprocess.run(
@@ -71,6 +72,8 @@ def test_each_offered_python_runs_its_project_tests_and_linters(
         [venv / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         [venv / "ruff", "check", "."],
         [venv / "ruff", "format", "--check", "."],
+        [venv / "mypy"],
+        [venv / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll"],
     ):
         result = subprocess.run(
             command,
