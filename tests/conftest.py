@@ -21,6 +21,7 @@ from tools.baking import (
     all_combinations,
     bake,
     combination_id,
+    combinations,
     tree_combinations,
 )
 from tools.servers import (
@@ -44,8 +45,10 @@ __all__ = [
     "UV",
     "UV_ENV",
     "all_combinations",
+    "assert_mypy_and_bandit_pass",
     "bake",
     "combination_id",
+    "combinations",
     "free_port",
     "locked_packages",
     "locked_venv",
@@ -184,3 +187,19 @@ def locked_packages(project: Path) -> dict[str, str]:
     """Name → version of every package in the project's uv.lock."""
     lock = tomllib.loads((project / "uv.lock").read_text())
     return {package["name"]: package["version"] for package in lock["package"]}
+
+
+def run_in(folder: Path, *command: str | Path) -> subprocess.CompletedProcess:
+    """Run a command in a folder, its output captured as text."""
+    return subprocess.run(
+        [str(part) for part in command], cwd=folder, capture_output=True, text=True
+    )
+
+
+def assert_mypy_and_bandit_pass(project: Path, venv: Path) -> None:
+    """The baked project's own gates (`make lint`'s mypy and bandit) in the given venv."""
+    mypy = run_in(project, venv / "mypy", "--cache-dir", project / ".mypy_cache")
+    assert mypy.returncode == 0, mypy.stdout + mypy.stderr
+    assert "Success: no issues found" in mypy.stdout
+    bandit = run_in(project, venv / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll")
+    assert bandit.returncode == 0, bandit.stdout + bandit.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import json
 import re
 import shutil
@@ -12,7 +11,16 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import CHOICES, ROOT, UV, UV_ENV, bake, locked_packages, need_python
+from conftest import (
+    CHOICES,
+    ROOT,
+    UV,
+    UV_ENV,
+    bake,
+    combinations,
+    locked_packages,
+    need_python,
+)
 
 # Name → version and PEP 610 direct_url.json of every distribution in an environment (the
 # first found: an editable install also exposes the src/*.egg-info its build left).
@@ -36,10 +44,7 @@ def load_post_gen_hook():
 
 # The answers the hook picks a stored lock by, and every combination of them.
 LOCK_ANSWERS = load_post_gen_hook().LOCK_ANSWERS
-LOCK_VARIANTS = [
-    dict(zip(LOCK_ANSWERS, values, strict=True))
-    for values in itertools.product(*(CHOICES[name] for name in LOCK_ANSWERS))
-]
+LOCK_VARIANTS = combinations(LOCK_ANSWERS)
 
 
 def run(command: list, cwd: Path, env: dict[str, str] = UV_ENV) -> subprocess.CompletedProcess:

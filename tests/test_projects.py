@@ -14,6 +14,7 @@ import pytest
 import requests
 from conftest import (
     CHOICES,
+    assert_mypy_and_bandit_pass,
     bake,
     combination_id,
     free_port,
@@ -72,8 +73,6 @@ def test_each_offered_python_runs_its_project_tests_and_linters(
         [venv / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         [venv / "ruff", "check", "."],
         [venv / "ruff", "format", "--check", "."],
-        [venv / "mypy"],
-        [venv / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll"],
     ):
         result = subprocess.run(
             command,
@@ -83,6 +82,7 @@ def test_each_offered_python_runs_its_project_tests_and_linters(
             text=True,
         )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert_mypy_and_bandit_pass(project, venv)
 
 
 @pytest.mark.slow

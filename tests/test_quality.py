@@ -14,6 +14,7 @@ import pytest
 from conftest import (
     CHOICES,
     ROOT,
+    assert_mypy_and_bandit_pass,
     bake,
     locked_packages,
     locked_venv,
@@ -38,15 +39,6 @@ def run(command: list, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(part) for part in command], cwd=cwd, capture_output=True, text=True, **kwargs
     )
-
-
-def assert_mypy_and_bandit_pass(project: Path, venv: Path) -> None:
-    """The baked project's own gates (`make lint`'s mypy and bandit) in the given venv."""
-    mypy = run([venv / "mypy", "--cache-dir", project / ".mypy_cache"], project)
-    assert mypy.returncode == 0, mypy.stdout + mypy.stderr
-    assert "Success: no issues found" in mypy.stdout
-    bandit = run([venv / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll"], project)
-    assert bandit.returncode == 0, bandit.stdout + bandit.stderr
 
 
 @pytest.mark.parametrize("answers", CODE_VARIANTS, ids=lambda a: "-".join(a.values()))

@@ -16,12 +16,17 @@ CHOICES: dict[str, list[str]] = {
 }
 
 
+def combinations(names: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
+    """Every combination of the named choice answers, the defaults' first."""
+    return [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*(CHOICES[name] for name in names))
+    ]
+
+
 def all_combinations() -> list[dict[str, str]]:
     """Every combination of the choice variables."""
-    names = list(CHOICES)
-    return [
-        dict(zip(names, values, strict=True)) for values in itertools.product(*CHOICES.values())
-    ]
+    return combinations(list(CHOICES))
 
 
 # The answers that shape the Python sources and the package tree; docker, ci and the license
@@ -31,10 +36,7 @@ TREE_ANSWERS = ("layout", "auth", "examples", "api")
 
 def tree_combinations() -> list[dict[str, str]]:
     """Every combination of the tree answers, the defaults' first."""
-    return [
-        dict(zip(TREE_ANSWERS, values, strict=True))
-        for values in itertools.product(*(CHOICES[name] for name in TREE_ANSWERS))
-    ]
+    return combinations(TREE_ANSWERS)
 
 
 def combination_id(answers: dict[str, str]) -> str:
