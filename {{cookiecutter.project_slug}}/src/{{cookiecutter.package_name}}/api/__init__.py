@@ -36,7 +36,7 @@ from .blueprint import PREFIX, ProblemApi, blp, document_options, pagination_hea
 from .cli import revoke_tokens_command
 {%- endif %}
 from .cors import allow_origin
-from .docs import pages
+from .docs import SPEC, pages
 {%- if cookiecutter.auth == "yes" %}
 from .models import forget_account
 {%- endif %}
@@ -78,6 +78,7 @@ def init_app(app: Flask) -> None:
 {%- endif %}
     api.register_blueprint(blp)
     pagination_header_as_json(api)
+    app.extensions[SPEC] = api.spec
     app.register_blueprint(pages)
     # The API's own paths; other JSON under /api/ (a tour's example) keeps the core's errors.
     errors.render_path(app, PREFIX, render_problem)

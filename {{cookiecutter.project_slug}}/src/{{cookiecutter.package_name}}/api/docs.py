@@ -13,6 +13,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 from .blueprint import PREFIX
 
 METHODS = ("get", "post", "put", "patch", "delete")
+# Where init_app keeps the API's apispec document in app.extensions.
+SPEC = "api_spec"
 
 # The API's HTML pages (this one{% if cookiecutter.auth == "yes" %}, and the account's tokens page{% endif %}).
 pages = Blueprint("api_pages", __name__{% if cookiecutter.layout == "large" %}, template_folder="templates"{% endif %})
@@ -45,9 +47,7 @@ def operations(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def api_document() -> dict[str, Any]:
     """The OpenAPI document flask-smorest built from the resources and their schemas."""
-    document: dict[str, Any] = current_app.extensions["flask-smorest"]["apis"][""][
-        "ext_obj"
-    ].spec.to_dict()
+    document: dict[str, Any] = current_app.extensions[SPEC].to_dict()
     return document
 
 

@@ -7,6 +7,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, ValidationErro
 
 from {{ cookiecutter.package_name }}.core.csrf import CsrfForm
 
+from .models import SCOPES
+
 # The longest a token may live, in days: it expires, however much it is used.
 MAX_DAYS = 365
 
@@ -29,4 +31,4 @@ class NewTokenForm(CsrfForm):
     @property
     def scopes(self) -> list[str]:
         """The scopes ticked."""
-        return [name for name in ("read", "write") if getattr(self, name).data]
+        return [name for name in SCOPES if getattr(self, name).data]

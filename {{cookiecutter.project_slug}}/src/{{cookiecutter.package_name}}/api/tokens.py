@@ -66,9 +66,14 @@ def find(token: str) -> tuple[AccessToken, User] | None:
     if found is None:
         return None
     row, user = found
-    if row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
+    if row.revoked_at is not None or expired(row):
         return None
     return row, user
+
+
+def expired(row: AccessToken) -> bool:
+    """Whether the token's lifetime is over."""
+    return as_utc(row.expires_at) <= utcnow()
 
 
 def note_use(row: AccessToken) -> None:
@@ -115,6 +120,6 @@ def listed(row: AccessToken) -> dict[str, object]:
         "prefix": row.prefix,
         "scopes": row.scopes,
         "expires": in_utc(row.expires_at),
-        "expired": in_utc(row.expires_at) <= utcnow(),
+        "expired": expired(row),
         "last_used": in_utc(row.last_used_at) if row.last_used_at else None,
     }
