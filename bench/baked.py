@@ -62,6 +62,11 @@ def has_auth(project: Path) -> bool:
     return any((project / "src").glob("*/migrations"))
 
 
+def has_api(project: Path) -> bool:
+    """True when the bake has the JSON API (and so flask-smorest)."""
+    return any((project / "src").glob("*/api/__init__.py"))
+
+
 def has_api_tokens(project: Path) -> bool:
     """True when the bake has the JSON API with personal access tokens (api and auth)."""
     return any((project / "src").glob("*/api/tokens.py"))

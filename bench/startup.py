@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.baked import package_name, production_env
+from bench.baked import has_api, package_name, production_env
 
 # What the app is built on (the reference imports these and nothing else), and what a bake
 # with the JSON API is built on too.
@@ -60,8 +60,7 @@ def run_child(work: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
 
 def libraries(project: Path) -> tuple[str, ...]:
     """The reference's imports for this bake: the API's framework where it has the API."""
-    has_api = any((project / "src").glob("*/api/__init__.py"))
-    return LIBRARIES + (API_LIBRARIES if has_api else ())
+    return LIBRARIES + (API_LIBRARIES if has_api(project) else ())
 
 
 def measure(project: Path, redis_url: str, rounds: int) -> dict[str, Any]:
