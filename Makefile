@@ -48,7 +48,7 @@ demo: $(VENV)/.demo-tools  ## bake the defaults into ./demo once, install and ru
 PYTHONS := $(subst $(eval) ,:,$(wildcard $(HOME)/.pyenv/versions/3.1[1-4].*/bin))
 
 test: $(VENV)/.test-tools $(NODE_TOOLS)  ## every test of the template, including bakes of every option combination
-	PATH="$$PATH$(if $(PYTHONS),:$(PYTHONS))" $(BIN)/pytest -n 2
+	PATH="$$PATH$(if $(PYTHONS),:$(PYTHONS))" $(BIN)/pytest -n 2 --durations=40
 
 bench: venv  ## speed of the baked app as ratios to references (bench/results.md, bench/ratios.png)
 	$(BIN)/python -m bench.run

@@ -39,7 +39,7 @@ def test_bench_runs_and_reports_ratios(tmp_path):
             pytest.fail("CI is set but wrk is not installed")
         pytest.skip("wrk is not installed (apt-get install wrk)")
     command = [sys.executable, "-m", "bench.run", "--quick"]
-    command += ["--seconds", "1", "--repeats", "1", "--out", str(tmp_path)]
+    command += ["--seconds", "1", "--samples", "1", "--repeats", "1", "--out", str(tmp_path)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "results.md").read_text()
