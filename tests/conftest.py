@@ -12,6 +12,7 @@ import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,7 @@ __all__ = [
     "locked_venv",
     "need_python",
     "require",
+    "run_command",
     "serve",
     "spread_pythons",
     "stop_group",
@@ -189,17 +191,19 @@ def locked_packages(project: Path) -> dict[str, str]:
     return {package["name"]: package["version"] for package in lock["package"]}
 
 
-def run_in(folder: Path, *command: str | Path) -> subprocess.CompletedProcess:
-    """Run a command in a folder, its output captured as text."""
+def run_command(command: list, cwd: Path, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run a command (paths allowed among its parts) in a folder, its output captured as text."""
     return subprocess.run(
-        [str(part) for part in command], cwd=folder, capture_output=True, text=True
+        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, **kwargs
     )
 
 
 def assert_mypy_and_bandit_pass(project: Path, venv: Path) -> None:
     """The baked project's own gates (`make lint`'s mypy and bandit) in the given venv."""
-    mypy = run_in(project, venv / "mypy", "--cache-dir", project / ".mypy_cache")
+    mypy = run_command([venv / "mypy", "--cache-dir", project / ".mypy_cache"], project)
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
     assert "Success: no issues found" in mypy.stdout
-    bandit = run_in(project, venv / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll")
+    bandit = run_command(
+        [venv / "bandit", "-q", "-c", "pyproject.toml", "-r", "src", "-ll"], project
+    )
     assert bandit.returncode == 0, bandit.stdout + bandit.stderr

@@ -20,6 +20,7 @@ from conftest import (
     combinations,
     locked_packages,
     need_python,
+    run_command,
 )
 
 # Name → version and PEP 610 direct_url.json of every distribution in an environment (the
@@ -48,9 +49,8 @@ LOCK_VARIANTS = combinations(LOCK_ANSWERS)
 
 
 def run(command: list, cwd: Path, env: dict[str, str] = UV_ENV) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(part) for part in command], cwd=cwd, env=env, capture_output=True, text=True
-    )
+    """run_command with uv's settings unless told otherwise."""
+    return run_command(command, cwd, env=env)
 
 
 def lock_check(project: Path) -> subprocess.CompletedProcess:

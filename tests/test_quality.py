@@ -18,6 +18,7 @@ from conftest import (
     bake,
     locked_packages,
     locked_venv,
+    run_command,
     spread_pythons,
     tree_combinations,
     uv,
@@ -33,12 +34,6 @@ CODE_VARIANTS = [
     answers | {"python_version": OLDEST}
     for answers in spread_pythons(tree_combinations())[OLDEST][1:]
 ]
-
-
-def run(command: list, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, **kwargs
-    )
 
 
 @pytest.mark.parametrize("answers", CODE_VARIANTS, ids=lambda a: "-".join(a.values()))
@@ -111,7 +106,7 @@ def test_pre_commit_passes_right_after_baking(tmp_path, answers):
         "PATH": f"{BIN}:{os.environ['PATH']}",
         "PRE_COMMIT_HOME": str(tmp_path / "pc"),
     }
-    result = run([BIN / "pre-commit", "run", "--all-files"], project, env=env)
+    result = run_command([BIN / "pre-commit", "run", "--all-files"], project, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ruff check" in result.stdout and "Passed" in result.stdout
 
@@ -119,7 +114,7 @@ def test_pre_commit_passes_right_after_baking(tmp_path, answers):
 def test_make_hooks_outside_git_says_what_to_do(tmp_path):
     project = bake(tmp_path)
     env = os.environ | {"GIT_CEILING_DIRECTORIES": str(tmp_path)}  # no repository above
-    result = run(["make", "hooks"], project, env=env)
+    result = run_command(["make", "hooks"], project, env=env)
     assert result.returncode != 0
     assert "make hooks needs a git repository: run git init" in result.stdout
 
@@ -132,7 +127,7 @@ def test_dependencies_have_no_known_vulnerabilities(tmp_path):
     ]
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("\n".join(dependencies) + "\n")
-    result = run(
+    result = run_command(
         [BIN / "pip-audit", "--progress-spinner", "off", "--format", "json", "-r", requirements],
         tmp_path,
         timeout=600,
@@ -172,7 +167,9 @@ def template_repo(tmp_path: Path) -> Path:
 def test_cruft_brings_template_changes_without_touching_user_edits(tmp_path):
     repo = template_repo(tmp_path)
     out = tmp_path / "out"
-    created = run([BIN / "cruft", "create", "--no-input", "--output-dir", out, repo], tmp_path)
+    created = run_command(
+        [BIN / "cruft", "create", "--no-input", "--output-dir", out, repo], tmp_path
+    )
     assert created.returncode == 0, created.stdout + created.stderr
     project = out / "flask-starter-app"
     assert json.loads((project / ".cruft.json").read_text())["template"] == str(repo)
@@ -205,10 +202,10 @@ def test_cruft_brings_template_changes_without_touching_user_edits(tmp_path):
     git(repo, "commit", "-qam", "template v2: bigger uploads")
 
     # cruft diff compares with the template at the baked commit: it sees the user's route.
-    diff = run([BIN / "cruft", "diff"], project)
+    diff = run_command([BIN / "cruft", "diff"], project)
     assert "def mine() -> str:" in diff.stdout
 
-    updated = run(
+    updated = run_command(
         [BIN / "cruft", "update", "--skip-apply-ask", "--allow-untracked-files", "-y"], project
     )
     assert updated.returncode == 0, updated.stdout + updated.stderr
