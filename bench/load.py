@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,16 +199,21 @@ def wrk(url: str, seconds: int, headers: dict[str, str], method: str) -> dict[st
     return {"rps": float(match.group(1)), "p50_ms": latency["50"], "p99_ms": latency["99"]}
 
 
-def best_of(
-    samples: int, url: str, seconds: int, headers: dict[str, str], method: str
-) -> dict[str, float]:
-    """The fastest of a few short wrk runs back to back.
+def fastest(samples: Iterable[dict[str, float]]) -> dict[str, float]:
+    """The fastest of a few short wrk runs of one scenario.
 
     Another tenant of the machine can halve a run's speed for a second or two, and never
     doubles it: as timeit takes the fastest of its repeats, the fastest sample is the one
     least disturbed, which keeps those bursts out of the rounds' ratios.
     """
-    return max((wrk(url, seconds, headers, method) for _ in range(samples)), key=lambda r: r["rps"])
+    return max(samples, key=lambda result: result["rps"])
+
+
+def best_of(
+    samples: int, url: str, seconds: int, headers: dict[str, str], method: str
+) -> dict[str, float]:
+    """The fastest of a few short wrk runs back to back."""
+    return fastest(wrk(url, seconds, headers, method) for _ in range(samples))
 
 
 def warm_up(url: str, headers: dict[str, str], method: str, quick: bool) -> None:

@@ -101,9 +101,10 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         f"Machine: {machine()}.",
         f"wrk -t1 -c8 after a warm-up; in each of {args.repeats} interleaved "
         f"round{'s' if args.repeats != 1 else ''} a scenario's result is the fastest of "
-        f"{args.samples} runs of {args.seconds}s (a burst from another tenant only slows a "
-        f"run); medians (a ratio is the median of the "
-        f"ratios within each round, shown with their interquartile range); no access log "
+        f"{args.samples} runs of {args.seconds}s, taken in turn with the round's other "
+        f"scenarios (a burst from another tenant only slows a run); medians (a ratio is "
+        f"the median of the ratios within each round, shown with their interquartile "
+        f"range); no access log "
         f"for any server; the servers of a config are up together, each idle while another "
         f"is loaded. "
         f"Made by `make bench` on {time.strftime('%Y-%m-%d')} in "

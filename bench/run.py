@@ -46,11 +46,13 @@ from bench.load import (
     best_of,
     commands_per_request,
     credential_headers,
+    fastest,
     get_cookie,
     start,
     wait_ready,
     warm_up,
     worker_configs,
+    wrk,
 )
 from bench.report import chart, render, summary
 from tools.baking import ROOT, all_combinations, bake
@@ -190,11 +192,17 @@ def measure_servers(
             paired = sorted(scenarios, key=lambda scenario: RUN_ORDER.index(scenario.key))
             for round_number in range(args.repeats):
                 order = paired if round_number % 2 == 0 else paired[::-1]
+                samples: dict[str, list[dict[str, float]]] = {s.key: [] for s in order}
+                # A scenario's samples are spread over the round (every scenario once, then
+                # again), so a slow spell of a few seconds takes one of its samples, not all.
+                for _ in range(args.samples):
+                    for scenario in order:
+                        url = bases[scenario.server] + scenario.path
+                        samples[scenario.key].append(
+                            wrk(url, args.seconds, headers[scenario.key], scenario.method)
+                        )
                 for scenario in order:
-                    url = bases[scenario.server] + scenario.path
-                    result = best_of(
-                        args.samples, url, args.seconds, headers[scenario.key], scenario.method
-                    )
+                    result = fastest(samples[scenario.key])
                     results.runs[(config.key, scenario.key)].append(result)
                     print(
                         f"  {time.monotonic() - args.started:5.0f}s {config.key} "

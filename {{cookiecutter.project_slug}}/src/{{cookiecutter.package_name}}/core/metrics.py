@@ -17,7 +17,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -146,8 +146,8 @@ class Recorder:
     """
 
     def __init__(self) -> None:
-        # (seconds, method, [status line, url rule], Redis round trips) per request.
-        self.queue: deque[tuple[float, str, list[Any], int]] = deque()
+        # (seconds, method, status line, endpoint, Redis round trips) per request.
+        self.queue: deque[tuple[float, str, str, str, int]] = deque()
         self.lock = threading.Lock()  # one flush at a time
         self.latency = Batch(LATENCY, LATENCY_BUCKETS)
         self.round_trips = Batch(REDIS_ROUND_TRIPS, ROUND_TRIP_BUCKETS)
@@ -179,12 +179,8 @@ class Recorder:
         with self.lock:
             pop = self.queue.popleft
             for _ in range(len(self.queue)):  # what came in meanwhile waits for the next
-                seconds, method, (line, rule), round_trips = pop()
-                key = (
-                    NO_ENDPOINT if rule is None else rule.endpoint,
-                    method if method in METHODS else "other",
-                    line[:3],
-                )
+                seconds, method, line, endpoint, round_trips = pop()
+                key = (endpoint, method if method in METHODS else "other", line[:3])
                 self.latency.add(key, seconds)
                 if round_trips:
                     self.round_trips.add(key[:1], round_trips)

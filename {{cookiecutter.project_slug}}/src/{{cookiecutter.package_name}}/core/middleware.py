@@ -20,7 +20,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import Rule
 from werkzeug.utils import ImportStringError, import_string
 
 from ..exceptions import ConfigurationError
@@ -131,8 +130,10 @@ class TrustedProxies(ProxyFix):
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 METRICS_PATH = "/metrics"
-# What the scrapes themselves are counted under (endpoint "metrics").
-SCRAPE_RULE = Rule(METRICS_PATH, endpoint="metrics")
+# What the scrapes themselves are counted under.
+SCRAPE_ENDPOINT = "metrics"
+# A request whose response never started (Flask answers every error itself, so rarely).
+UNANSWERED = ("500", metrics.NO_ENDPOINT)
 
 
 def parse_allow(key: str, value: object) -> tuple[Network, ...]:
@@ -189,7 +190,7 @@ class Metrics:
         headers = [("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(body)))]
         start_response("200 OK", [*headers, ("Cache-Control", "no-store")])
         method = environ["REQUEST_METHOD"]
-        self.note((perf_counter() - started, method, ["200", SCRAPE_RULE], 0))
+        self.note((perf_counter() - started, method, "200", SCRAPE_ENDPOINT, 0))
         return [b""] if method == "HEAD" else [body]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -199,23 +200,24 @@ class Metrics:
         if self.recorder.flusher is None:
             self.recorder.start_flusher()
         started = perf_counter()
-        answer: list[Any] = []
+        answer = UNANSWERED
 
         def start(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal answer
             # Flask's request is in the environ only until the app returns.
-            answer[:] = line, getattr(environ.get("werkzeug.request"), "url_rule", None)
+            rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+            answer = line, metrics.NO_ENDPOINT if rule is None else rule.endpoint
             return start_response(line, headers, exc_info)
 
         # Flask answers every error itself (a 500 page), so no try/finally: it costs.
         body = self.wsgi_app(environ, start)
-        self.note(
-            (
-                perf_counter() - started,
-                environ["REQUEST_METHOD"],
-                answer or ["500", None],
-                environ.get(ROUND_TRIPS, 0),
-            )
-        )
+        # Strings and numbers only: while a second's requests wait for the flush, the
+        # garbage collector stops looking at such tuples (a list or a rule in them would be
+        # traversed by every collection, and cost more than the recording itself).
+        line, endpoint = answer
+        seconds = perf_counter() - started
+        method = environ["REQUEST_METHOD"]
+        self.note((seconds, method, line, endpoint, environ.get(ROUND_TRIPS, 0)))
         return body
 
 
