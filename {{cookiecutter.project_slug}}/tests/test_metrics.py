@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 {% if cookiecutter.auth == "yes" -%}
 from conftest import AuthActions
 {% endif -%}
-from {{ cookiecutter.package_name }}.core.metrics import add_observations
+from {{ cookiecutter.package_name }}.core.metrics import observe_all
 from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -72,9 +72,10 @@ def test_a_batch_adds_what_as_many_observations_would():
     registry = CollectorRegistry()
     one_by_one = Histogram("one", "", buckets=(0.1, 1.0), registry=registry)
     batched = Histogram("batched", "", buckets=(0.1, 1.0), registry=registry)
-    for value in (0.05, 0.5, 0.5, 3.0):
+    values = [0.05, 0.1, 0.5, 0.5, 3.0]  # 0.1 is in its own bucket, as le="0.1" says
+    for value in values:
         one_by_one.observe(value)
-    add_observations(batched, [4, 4.05, 1, 2, 1])  # count, sum, then per bucket
+    observe_all(batched, values)
 
     def samples(name: str) -> list[tuple[str, dict[str, str], float]]:
         return [

@@ -11,12 +11,12 @@ since writing those files on every request would cost more than the page itself.
 from __future__ import annotations
 
 import atexit
+import collections
 import logging
 import os
 import threading
 import time
 from bisect import bisect_left
-from collections import deque
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
@@ -101,41 +101,19 @@ def count_round_trip(environ: WSGIEnvironment) -> None:
     environ[ROUND_TRIPS] = environ.get(ROUND_TRIPS, 0) + 1
 
 
-class Batch:
-    """One histogram's observations in this process since the last flush, per label values."""
+def observe_all(child: Histogram, values: list[float]) -> None:
+    """Add values to a histogram as as many ``observe()`` calls would.
 
-    def __init__(self, histogram: Histogram, bounds: tuple[float, ...]) -> None:
-        self.histogram = histogram
-        self.bounds = bounds
-        # Per label values: [count, sum, one count per bucket, the last for +Inf].
-        self.rows: dict[tuple[str, ...], list[float]] = {}
-
-    def add(self, key: tuple[str, ...], value: float) -> None:
-        """Note one observation."""
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = [0.0] * (len(self.bounds) + 3)
-        row[0] += 1
-        row[1] += value
-        row[2 + bisect_left(self.bounds, value)] += 1  # the first bucket with value <= le
-
-    def take(self) -> dict[tuple[str, ...], list[float]]:
-        """The rows so far, starting afresh."""
-        rows, self.rows = self.rows, {}
-        return rows
-
-
-def add_observations(child: Histogram, row: list[float]) -> None:
-    """Add a batch to a histogram as as many ``observe()`` calls would.
-
-    prometheus_client observes one value at a time, each a write to its file; a batch
-    adds to the same values observe() does, its sum and its buckets, once each (a batch
-    observe would be the change to send upstream). The tests compare both ways.
+    prometheus_client observes one value at a time, each a write to its file; this adds
+    to the same sum and buckets, each once (a batch observe would be the change to send
+    upstream). The tests compare both ways.
     """
-    child._sum.inc(row[1])
-    for bucket, count in zip(child._buckets, row[2:], strict=True):
-        if count:
-            bucket.inc(count)
+    child._sum.inc(sum(values))
+    bounds = child._upper_bounds  # the last is +Inf
+    # The first bucket whose bound is >= the value, as observe() picks it.
+    buckets = collections.Counter(bisect_left(bounds, value) for value in values)
+    for bucket, count in buckets.items():
+        child._buckets[bucket].inc(count)
 
 
 class Recorder:
@@ -147,10 +125,8 @@ class Recorder:
 
     def __init__(self) -> None:
         # (seconds, method, status line, endpoint, Redis round trips) per request.
-        self.queue: deque[tuple[float, str, str, str, int]] = deque()
+        self.queue: collections.deque[tuple[float, str, str, str, int]] = collections.deque()
         self.lock = threading.Lock()  # one flush at a time
-        self.latency = Batch(LATENCY, LATENCY_BUCKETS)
-        self.round_trips = Batch(REDIS_ROUND_TRIPS, ROUND_TRIP_BUCKETS)
         self.flusher: threading.Thread | None = None
 
     def start_flusher(self) -> None:
@@ -178,18 +154,22 @@ class Recorder:
         """Add up the queued requests and write them to the metrics."""
         with self.lock:
             pop = self.queue.popleft
+            # Grouped as queued, labels made once per group: this runs once per request.
+            latencies: collections.defaultdict[tuple[str, str, str], list[float]]
+            latencies = collections.defaultdict(list)
+            round_trips: collections.defaultdict[str, list[float]]
+            round_trips = collections.defaultdict(list)
             for _ in range(len(self.queue)):  # what came in meanwhile waits for the next
-                seconds, method, line, endpoint, round_trips = pop()
-                key = (endpoint, method if method in METHODS else "other", line[:3])
-                self.latency.add(key, seconds)
-                if round_trips:
-                    self.round_trips.add(key[:1], round_trips)
-            latency, round_trips_rows = self.latency.take(), self.round_trips.take()
-            for labels, row in latency.items():
-                REQUESTS.labels(*labels).inc(row[0])
-                add_observations(LATENCY.labels(*labels), row)
-            for labels, row in round_trips_rows.items():
-                add_observations(REDIS_ROUND_TRIPS.labels(*labels), row)
+                seconds, method, line, endpoint, trips = pop()
+                latencies[endpoint, method, line].append(seconds)
+                if trips:
+                    round_trips[endpoint].append(trips)
+            for (endpoint, method, line), values in latencies.items():
+                labels = (endpoint, method if method in METHODS else "other", line[:3])
+                REQUESTS.labels(*labels).inc(len(values))
+                observe_all(LATENCY.labels(*labels), values)
+            for endpoint, values in round_trips.items():
+                observe_all(REDIS_ROUND_TRIPS.labels(endpoint), values)
 
 
 RECORDER = Recorder()

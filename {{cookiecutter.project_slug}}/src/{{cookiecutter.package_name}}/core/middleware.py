@@ -47,7 +47,7 @@ PERMISSIONS_POLICY = (
 def new_request_id() -> str:
     """32 random hex digits. random, not secrets: an id must not repeat, not be unguessable,
     and random is reseeded in every forked worker without a system call per request."""
-    return f"{random.getrandbits(128):032x}"  # nosec B311: an id, not a secret
+    return random.randbytes(16).hex()  # noqa: S311  # nosec B311: an id, not a secret
 
 
 class RequestID:
@@ -67,12 +67,16 @@ class RequestID:
             request_id = incoming
         else:
             request_id = environ["HTTP_X_REQUEST_ID"] = new_request_id()
+        ours = ("X-Request-ID", request_id)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            # Ours replaces one the app may have set: one id per response.
-            kept = [header for header in headers if header[0].lower() != "x-request-id"]
-            kept.append(("X-Request-ID", request_id))
-            return start_response(status, kept, exc_info)
+            # Ours replaces one the app may have set: one id per response. The length
+            # test spares lower() on every other header name (half this layer's time).
+            for name, _ in headers:
+                if len(name) == 12 and name.lower() == "x-request-id":
+                    headers = [kept for kept in headers if kept[0].lower() != "x-request-id"]
+                    break
+            return start_response(status, [*headers, ours], exc_info)
 
         return self.wsgi_app(environ, start)
 
@@ -96,6 +100,8 @@ class SecurityHeaders:
                 ("Strict-Transport-Security", f"max-age={hsts_seconds}; includeSubDomains")
             )
         self.names = frozenset(name.lower() for name, _ in self.headers)
+        # Most names a response carries are of other lengths: no lower() needed for them.
+        self.lengths = frozenset(len(name) for name in self.names)
 
     @classmethod
     def from_config(cls, wsgi_app: WSGIApplication, config: Mapping[str, Any]) -> SecurityHeaders:
@@ -106,7 +112,10 @@ class SecurityHeaders:
         """Add the headers the response does not set itself."""
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if self.names.isdisjoint([key.lower() for key, _ in headers]):
+            for key, _ in headers:
+                if len(key) in self.lengths and key.lower() in self.names:
+                    break  # the view set one of ours itself
+            else:
                 return start_response(status, headers + self.headers, exc_info)
             present = {key.lower() for key, _ in headers}
             extra = [header for header in self.headers if header[0].lower() not in present]
