@@ -9,7 +9,7 @@ import pytest
 from flask import jsonify, request
 
 from {{ cookiecutter.package_name }}.core.limiter import limiter
-from {{ cookiecutter.package_name }}.core.middleware import RequestID
+from {{ cookiecutter.package_name }}.core.middleware import RequestID, SecurityHeaders
 from {{ cookiecutter.package_name }}.exceptions import ConfigurationError
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -167,6 +167,46 @@ def test_request_id_middleware_works_alone():
     body = app({"HTTP_X_REQUEST_ID": "edge-7"}, start_response)
     assert list(body) == [b"hi"]
     assert seen["id"] == captured["X-Request-ID"] == "edge-7"
+
+
+def answered_headers(wsgi_app, environ=None) -> list[tuple[str, str]]:
+    """The headers a WSGI app (with its middleware) starts its response with."""
+    captured: list[tuple[str, str]] = []
+
+    def start_response(status, headers, exc_info=None):
+        captured.extend(headers)
+
+    wsgi_app(environ or {}, start_response)
+    return captured
+
+
+def app_setting(*headers: tuple[str, str]):
+    """A WSGI app answering with these headers."""
+
+    def answer(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), *headers])
+        return [b"hi"]
+
+    return answer
+
+
+def test_an_id_the_app_set_is_replaced_by_the_requests_own():
+    app = RequestID(app_setting(("x-request-id", "from-the-view"), ("Vary", "Cookie")))
+    headers = answered_headers(app, {"HTTP_X_REQUEST_ID": "edge-8"})
+    ids = [value for name, value in headers if name.lower() == "x-request-id"]
+    assert ids == ["edge-8"]
+    assert ("Vary", "Cookie") in headers
+
+
+def test_a_security_header_the_view_set_is_kept_and_the_rest_added():
+    own = ("content-security-policy", "default-src 'none'")
+    headers = answered_headers(SecurityHeaders(app_setting(own, ("X-Frame-Options", "SAMEORIGIN"))))
+    names = [name.lower() for name, _ in headers]
+    assert len(names) == len(set(names))  # none twice
+    assert own in headers
+    assert ("X-Frame-Options", "SAMEORIGIN") in headers
+    assert ("X-Content-Type-Options", "nosniff") in headers
+    assert ("Cross-Origin-Opener-Policy", "same-origin") in headers
 
 
 def test_a_decorated_route_is_throttled_in_redis(make_app, redis_conn):
