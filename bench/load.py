@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,21 +198,22 @@ def wrk(url: str, seconds: int, headers: dict[str, str], method: str) -> dict[st
     return {"rps": float(match.group(1)), "p50_ms": latency["50"], "p99_ms": latency["99"]}
 
 
-def fastest(samples: Iterable[dict[str, float]]) -> dict[str, float]:
-    """The fastest of a few short wrk runs of one scenario.
+def fastest_in_turn(
+    loads: list[tuple[str, dict[str, str], str]], samples: int, seconds: int
+) -> list[dict[str, float]]:
+    """For each load (url, headers, method), the fastest of a few short wrk runs.
 
     Another tenant of the machine can halve a run's speed for a second or two, and never
     doubles it: as timeit takes the fastest of its repeats, the fastest sample is the one
-    least disturbed, which keeps those bursts out of the rounds' ratios.
+    least disturbed, which keeps those bursts out of the rounds' ratios. The samples are
+    taken in turn (every load once, then again), so a slow spell of a few seconds takes one
+    sample of a load, not all of them.
     """
-    return max(samples, key=lambda result: result["rps"])
-
-
-def best_of(
-    samples: int, url: str, seconds: int, headers: dict[str, str], method: str
-) -> dict[str, float]:
-    """The fastest of a few short wrk runs back to back."""
-    return fastest(wrk(url, seconds, headers, method) for _ in range(samples))
+    runs: list[list[dict[str, float]]] = [[] for _ in loads]
+    for _ in range(samples):
+        for taken, (url, headers, method) in zip(runs, loads, strict=True):
+            taken.append(wrk(url, seconds, headers, method))
+    return [max(taken, key=lambda result: result["rps"]) for taken in runs]
 
 
 def warm_up(url: str, headers: dict[str, str], method: str, quick: bool) -> None:

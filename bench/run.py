@@ -43,16 +43,14 @@ from bench.load import (
     Scenario,
     Server,
     WorkerConfig,
-    best_of,
     commands_per_request,
     credential_headers,
-    fastest,
+    fastest_in_turn,
     get_cookie,
     start,
     wait_ready,
     warm_up,
     worker_configs,
-    wrk,
 )
 from bench.report import chart, render, summary
 from tools.baking import ROOT, all_combinations, bake
@@ -192,17 +190,9 @@ def measure_servers(
             paired = sorted(scenarios, key=lambda scenario: RUN_ORDER.index(scenario.key))
             for round_number in range(args.repeats):
                 order = paired if round_number % 2 == 0 else paired[::-1]
-                samples: dict[str, list[dict[str, float]]] = {s.key: [] for s in order}
-                # A scenario's samples are spread over the round (every scenario once, then
-                # again), so a slow spell of a few seconds takes one of its samples, not all.
-                for _ in range(args.samples):
-                    for scenario in order:
-                        url = bases[scenario.server] + scenario.path
-                        samples[scenario.key].append(
-                            wrk(url, args.seconds, headers[scenario.key], scenario.method)
-                        )
-                for scenario in order:
-                    result = fastest(samples[scenario.key])
+                loads = [(bases[s.server] + s.path, headers[s.key], s.method) for s in order]
+                fastest = fastest_in_turn(loads, args.samples, args.seconds)
+                for scenario, result in zip(order, fastest, strict=True):
                     results.runs[(config.key, scenario.key)].append(result)
                     print(
                         f"  {time.monotonic() - args.started:5.0f}s {config.key} "
@@ -238,8 +228,10 @@ def worker_models(project: Path, redis_url: str, args: argparse.Namespace) -> li
                 jobs.append((config.label, kind, base + "/", headers))
         runs: dict[tuple[str, str | None], list[dict[str, float]]] = {}
         for round_number in range(args.repeats):
-            for label, kind, url, headers in jobs if round_number % 2 == 0 else jobs[::-1]:
-                result = best_of(args.samples, url, args.seconds, headers, "GET")
+            order = jobs if round_number % 2 == 0 else jobs[::-1]
+            loads = [(url, headers, "GET") for _, _, url, headers in order]
+            fastest = fastest_in_turn(loads, args.samples, args.seconds)
+            for (label, kind, _, _), result in zip(order, fastest, strict=True):
                 runs.setdefault((label, kind), []).append(result)
     finally:
         for process in processes:
