@@ -130,6 +130,26 @@ def test_a_password_the_app_does_not_know_is_a_503_then_recovers(faulty_app, pri
     assert client.get(COUNTER).json == {"count": 1}
 
 
+def test_a_reply_that_came_too_late_never_answers_the_next_request(make_app, private_redis):
+    """A session read that timed out while Redis was stalled: its answer arrives later, on
+    the connection the session store keeps, and must not be taken for another's."""
+    server, admin = private_redis
+    app = make_app(
+        REDIS_URL=server.url,
+        REDIS_SOCKET_TIMEOUT=0.2,
+        REDIS_BREAKER_RESET_SECONDS=0.2,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    first, second = app.test_client(), app.test_client()
+    first.post(COUNTER, json={"by": 2})
+    second.post(COUNTER, json={"by": 7})
+    admin.client_pause(600)  # the server holds every other client's commands, then answers
+    assert_is_the_503_page(first.get(COUNTER))
+    time.sleep(0.7)
+    assert until_ok(second, COUNTER).json == {"count": 7}
+    assert first.get(COUNTER).json == {"count": 2}
+
+
 def test_html_pages_get_the_html_503(faulty_app, private_redis):
     _, admin = private_redis
     client = faulty_app.test_client()

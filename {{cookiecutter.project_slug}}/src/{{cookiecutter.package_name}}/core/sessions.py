@@ -64,6 +64,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         # ours is built on first use (a cluster client connects as it is built).
         ServerSideSessionInterface.__init__(self, app, **kwargs)
         self.lazy_client = client
+        self.connections = redis_command.ThreadConnections()
         # msgpack without Flask-Session's pickle fallback: stored data is never unpickled.
         self.encoder = msgspec.msgpack.Encoder(enc_hook=_plain)
         self.decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -95,7 +96,11 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def command(self, task: str, *args: Any) -> Any:
         """One command on the session store, behind the breaker: Redis failing is a 503."""
-        return guarded(lambda: redis_command.run(self.client, *args), task, SessionStoreUnavailable)
+        return guarded(
+            lambda: redis_command.run(self.client, self.connections, *args),
+            task,
+            SessionStoreUnavailable,
+        )
 
     # Flask-Session's three backend methods, on the app's client behind its breaker.
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
