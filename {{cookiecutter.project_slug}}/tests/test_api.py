@@ -4,6 +4,7 @@ off unless origins are listed, a throttle per address, and nothing of the browse
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -35,6 +36,23 @@ def test_flask_openapi_prints_the_served_document(app, client):
     printed = app.test_cli_runner().invoke(args=["openapi", "print"])
     assert printed.exit_code == 0
     assert json.loads(printed.output) == client.get("/api/v1/openapi.json").json
+
+
+def test_readers_arriving_together_get_the_same_whole_document(make_app):
+    """The document is built by its first reader; the others wait for it, never read half."""
+    app = make_app()
+    clients = [app.test_client() for _ in range(4)]
+    documents: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda c=c: documents.append(c.get("/api/v1/openapi.json").data))
+        for c in clients
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(documents) == 4 and len(set(documents)) == 1
+    assert "/api/v1/status" in json.loads(documents[0])["paths"]
 
 
 def test_the_docs_page_is_served_here_under_the_csp(client):

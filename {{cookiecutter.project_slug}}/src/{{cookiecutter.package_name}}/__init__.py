@@ -21,6 +21,7 @@ from .core import (
     sessions,
     template_globals,
     url_cache,
+    url_rules,
 )
 
 
@@ -42,6 +43,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     sessions.init_app(app)
     csrf.init_app(app)
     converters.init_app(app)
+    url_rules.init_app(app)
     template_globals.init_app(app)
     url_cache.init_app(app)
     errors.init_app(app)

@@ -74,11 +74,13 @@ def init_app(app: Flask) -> None:
     """Register the API, its document and pages; its errors answer as problem details."""
     api = ProblemApi(app, spec_kwargs=document_options(app.config["APP_NAME"]))
 {%- if cookiecutter.auth == "yes" %}
-    api.spec.components.security_scheme(SCHEME, {"type": "http", "scheme": "bearer"})
+    api.document_later(
+        lambda spec: spec.components.security_scheme(SCHEME, {"type": "http", "scheme": "bearer"})
+    )
 {%- endif %}
     api.register_blueprint(blp)
-    pagination_header_as_json(api)
-    app.extensions[SPEC] = api.spec
+    api.document_later(pagination_header_as_json)
+    app.extensions[SPEC] = api
     app.register_blueprint(pages)
     # The API's own paths; other JSON under /api/ (a tour's example) keeps the core's errors.
     errors.render_path(app, PREFIX, render_problem)

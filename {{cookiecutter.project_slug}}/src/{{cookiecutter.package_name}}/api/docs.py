@@ -13,7 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 from .blueprint import PREFIX
 
 METHODS = ("get", "post", "put", "patch", "delete")
-# Where init_app keeps the API's apispec document in app.extensions.
+# Where init_app keeps the API (its ``spec``: the apispec document) in app.extensions.
 SPEC = "api_spec"
 
 # The API's HTML pages (this one{% if cookiecutter.auth == "yes" %}, and the account's tokens page{% endif %}).
@@ -47,7 +47,7 @@ def operations(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 def api_document() -> dict[str, Any]:
     """The OpenAPI document flask-smorest built from the resources and their schemas."""
-    document: dict[str, Any] = current_app.extensions[SPEC].to_dict()
+    document: dict[str, Any] = current_app.extensions[SPEC].spec.to_dict()
     return document
 
 

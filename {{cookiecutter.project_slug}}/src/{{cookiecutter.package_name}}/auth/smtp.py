@@ -18,13 +18,13 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
 from flask import current_app
-from prometheus_client import Counter
 
+from {{ cookiecutter.package_name }}.core.metrics import LazyMetric
 from {{ cookiecutter.package_name }}.jobs import enqueue
 
 # Mails handed to the mail server, and mails it could not take (the metrics page).
-MAILS_SENT = Counter("mails_sent", "Mails handed to the mail server.")
-MAILS_FAILED = Counter("mails_failed", "Mails the mail server could not take.")
+MAILS_SENT = LazyMetric("Counter", "mails_sent", "Mails handed to the mail server.")
+MAILS_FAILED = LazyMetric("Counter", "mails_failed", "Mails the mail server could not take.")
 
 
 class MailNotSent(Exception):

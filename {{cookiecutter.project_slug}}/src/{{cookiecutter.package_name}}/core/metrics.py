@@ -6,6 +6,9 @@ that answers a scrape adds up all of them; without it (``make run``, the tests) 
 process serves its own. What every request records (its count, its latency, its Redis
 round trips) is kept in this process and written out at most ``FLUSH_SECONDS`` apart,
 since writing those files on every request would cost more than the page itself.
+
+prometheus_client is imported by the first metric used (``LazyMetric``), not as the app is
+made: it costs every process about 10 ms to import, and a ``flask`` command records nothing.
 """
 
 from __future__ import annotations
@@ -17,25 +20,14 @@ import os
 import threading
 import time
 from bisect import bisect_left
-from typing import TYPE_CHECKING
-
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .breaker import UNREACHABLE, CircuitOpen
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
+    from prometheus_client import Histogram
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 # How stale a scrape may find another worker's request counts.
 FLUSH_SECONDS = 1.0
 # Where guarded() counts the current request's Redis round trips.
@@ -49,25 +41,67 @@ NO_ENDPOINT = "none"
 # Any other method is counted as "other": a client cannot make up labels.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-REQUESTS = Counter("http_requests", "Requests answered.", REQUEST_LABELS)
-LATENCY = Histogram(
+
+class LazyMetric:
+    """A prometheus_client metric (``kind``: Counter, Gauge, Histogram), made on first use.
+
+    Every one is made before a scrape, so /metrics lists them all from the start.
+    """
+
+    made: ClassVar[list[LazyMetric]] = []
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, kind: str, *args: Any, **kwargs: Any) -> None:
+        self.kind, self.args, self.kwargs = kind, args, kwargs
+        self.metric: Any = None
+        LazyMetric.made.append(self)
+
+    def get(self) -> Any:  # a Counter, Gauge or Histogram: each has methods of its own
+        """The metric, made (and registered) now if this is its first use."""
+        if self.metric is None:
+            with LazyMetric.lock:  # registered twice, a name is an error
+                if self.metric is None:
+                    import prometheus_client
+
+                    kind = getattr(prometheus_client, self.kind)
+                    self.metric = kind(*self.args, **self.kwargs)
+        return self.metric
+
+    def labels(self, *values: str) -> Any:
+        """The child of these label values."""
+        return self.get().labels(*values)
+
+    def inc(self, amount: float = 1) -> None:
+        """Add to a counter or gauge without labels."""
+        self.get().inc(amount)
+
+    def set(self, value: float) -> None:
+        """Set a gauge without labels."""
+        self.get().set(value)
+
+
+REQUESTS = LazyMetric("Counter", "http_requests", "Requests answered.", REQUEST_LABELS)
+LATENCY = LazyMetric(
+    "Histogram",
     "http_request_duration_seconds",
     "Time from the request reaching the app to its response starting.",
     REQUEST_LABELS,
     buckets=LATENCY_BUCKETS,
 )
-REDIS_ROUND_TRIPS = Histogram(
+REDIS_ROUND_TRIPS = LazyMetric(
+    "Histogram",
     "redis_round_trips_per_request",
     "Redis round trips of each request that used Redis.",
     ["endpoint"],
     buckets=ROUND_TRIP_BUCKETS,
 )
-REDIS_ERRORS = Counter("redis_errors", "Redis calls that failed.", ["cause"])
-SESSION_STORE_ERRORS = Counter(
-    "session_store_errors", "Session reads and writes that failed.", ["cause"]
+REDIS_ERRORS = LazyMetric("Counter", "redis_errors", "Redis calls that failed.", ["cause"])
+SESSION_STORE_ERRORS = LazyMetric(
+    "Counter", "session_store_errors", "Session reads and writes that failed.", ["cause"]
 )
 # One per worker whose breaker is open (refusing Redis calls, or probing).
-BREAKER_OPEN = Gauge(
+BREAKER_OPEN = LazyMetric(
+    "Gauge",
     "redis_breaker_open",
     "Workers whose Redis circuit breaker is open.",
     multiprocess_mode="livesum",
@@ -175,11 +209,17 @@ class Recorder:
 RECORDER = Recorder()
 
 
-def exposition() -> bytes:
-    """Every metric in the text format: all workers' together in multiprocess mode."""
+def exposition() -> tuple[bytes, str]:
+    """Every metric in the text format, and its content type: all workers' together in
+    multiprocess mode."""
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    for metric in LazyMetric.made:
+        metric.get()
     RECORDER.flush()
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return generate_latest(REGISTRY)
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -195,8 +195,8 @@ class Metrics:
     def scrape(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """The metrics in Prometheus's text format."""
         started = perf_counter()
-        body = metrics.exposition()
-        headers = [("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(body)))]
+        body, content_type = metrics.exposition()
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         start_response("200 OK", [*headers, ("Cache-Control", "no-store")])
         method = environ["REQUEST_METHOD"]
         self.note((perf_counter() - started, method, "200", SCRAPE_ENDPOINT, 0))

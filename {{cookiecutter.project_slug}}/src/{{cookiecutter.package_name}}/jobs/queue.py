@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flask import current_app, has_request_context, request
-from prometheus_client import Counter
 
+from {{ cookiecutter.package_name }}.core.metrics import LazyMetric
 from {{ cookiecutter.package_name }}.core.redis_client import get_client, guarded, is_cluster
 
 # rq is imported when a job is queued, not at start-up: every worker and flask command would
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rq import Queue, Retry
 
 # Jobs put on the queue, by the job's function name (the metrics page).
-JOBS_ENQUEUED = Counter("jobs_enqueued", "Jobs put on the queue.", ["job"])
+JOBS_ENQUEUED = LazyMetric("Counter", "jobs_enqueued", "Jobs put on the queue.", ["job"])
 # Why a Redis Cluster runs jobs in the request: said once by the server and by the worker.
 CLUSTER_REASON = (
     "REDIS_URL names a Redis Cluster, which RQ cannot use (its worker does not run on one): "

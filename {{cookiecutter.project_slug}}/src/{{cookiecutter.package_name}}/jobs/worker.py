@@ -14,17 +14,17 @@ from types import TracebackType
 from typing import Any
 
 from flask import Flask
-from prometheus_client import Counter
 from rq import Queue, SimpleWorker
 from rq.job import Job
 
 from {{ cookiecutter.package_name }}.core.logs import make_handler
+from {{ cookiecutter.package_name }}.core.metrics import LazyMetric
 from {{ cookiecutter.package_name }}.core.redis_client import get_client
 
 from .queue import open_queue
 
 # Jobs that failed on their last try, by the job's function name (the metrics page).
-JOBS_FAILED = Counter("jobs_failed", "Jobs that failed on their last try.", ["job"])
+JOBS_FAILED = LazyMetric("Counter", "jobs_failed", "Jobs that failed on their last try.", ["job"])
 # The id of the request that queued the running job ("-" between jobs).
 JOB_REQUEST_ID: ContextVar[str] = ContextVar("job_request_id", default="-")
 # RQ's loggers: the worker's, the jobs' (retries scheduled) and the scheduler's.
