@@ -14,7 +14,6 @@ The similarity test follows Django's UserAttributeSimilarityValidator.
 from __future__ import annotations
 
 import functools
-import gzip
 import re
 from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
@@ -41,6 +40,8 @@ MAX_SIMILARITY = 0.7
 @functools.cache
 def common_passwords() -> frozenset[str]:
     """The list, read once per process (about 20,000 lowercase entries)."""
+    import gzip  # here, not at start-up, like the list
+
     with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
         return frozenset(line.strip() for line in lines)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pyotp
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import delete, func, select, update
@@ -21,6 +21,9 @@ from {{ cookiecutter.package_name }}.core.database import db
 
 from .models import RecoveryCode, TwoFactor, User, utcnow
 from .secret_box import SecretUnreadable, keyed_hash, seal, unseal
+
+if TYPE_CHECKING:
+    import pyotp
 
 # Steps either side of now whose codes are accepted: a phone's clock a little off.
 DRIFT_STEPS = 1
@@ -32,11 +35,15 @@ RECOVERY_GROUPS = 3
 
 def new_secret() -> str:
     """A fresh random secret (160 bits, base32) for an authenticator app."""
+    import pyotp  # here, not at start-up: only the two-factor pages need it
+
     return pyotp.random_base32(32)
 
 
 def totp(secret: str) -> pyotp.TOTP:
     """The code generator of ``secret`` (6 digits, 30 seconds)."""
+    import pyotp
+
     return pyotp.TOTP(secret)
 
 

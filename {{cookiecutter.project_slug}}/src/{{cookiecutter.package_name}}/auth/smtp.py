@@ -12,7 +12,6 @@ MAIL_USERNAME, MAIL_PASSWORD, MAIL_DEFAULT_SENDER and MAIL_TIMEOUT.
 
 from __future__ import annotations
 
-import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -48,6 +47,8 @@ def build_message(to: str, subject: str, text: str, html: str | None = None) -> 
 
 def deliver(message: EmailMessage) -> None:
     """Hand the message to the SMTP server; raise MailNotSent if that fails."""
+    import smtplib  # here, not at start-up: most processes never send a mail
+
     config = current_app.config
     context = ssl.create_default_context()
     try:
