@@ -38,18 +38,14 @@ class AppRedisStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Add to the counter of ``key``, starting its window if new; one round trip."""
-        client, counter = redis_client.get_client(), prefixed(key)
-        count = redis_client.guarded(
-            lambda: client.eval(INCR_EXPIRE, 1, counter, expiry, amount), "count a rate limit"
+        count = redis_client.run_command(
+            "count a rate limit", "EVAL", INCR_EXPIRE, 1, prefixed(key), expiry, amount
         )
         return int(count)
 
     def get(self, key: str) -> int:
         """The counter of ``key`` (0 when its window is over)."""
-        client = redis_client.get_client()
-        return int(
-            redis_client.guarded(lambda: client.get(prefixed(key)), "read a rate limit") or 0
-        )
+        return int(redis_client.run_command("read a rate limit", "GET", prefixed(key)) or 0)
 
     def get_expiry(self, key: str) -> float:
         """When the window of ``key`` ends, in seconds since the epoch."""

@@ -27,7 +27,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 from werkzeug.exceptions import ServiceUnavailable
 
-from . import metrics
+from . import metrics, redis_command
 from .breaker import UNREACHABLE, CircuitBreaker, CircuitOpen
 from .errors import render_error
 from .redaction import hide_secrets, redact
@@ -199,6 +199,8 @@ class LazyClient:
         self.build = build
         self.client: Client | None = None
         self.lock = threading.Lock()
+        # Each thread's own connection for the commands a request sends (``run_command``).
+        self.connections = redis_command.ThreadConnections()
 
     def get(self) -> Client:
         """The client, built now if this is the first use (a failed build is tried again)."""
@@ -270,6 +272,17 @@ def guarded(
     finally:
         if not refused and has_request_context():
             metrics.count_round_trip(request.environ)
+
+
+def run_command(
+    task: str, *args: Any, unavailable: type[RedisUnavailable] = RedisUnavailable
+) -> Any:
+    """One command on the current app's Redis, on this thread's connection, behind the
+    breaker; Redis's raw answer (bytes, an int, or None)."""
+    holder: LazyClient = current_app.extensions["redis"]
+    return guarded(
+        lambda: redis_command.run(holder.get(), holder.connections, *args), task, unavailable
+    )
 
 
 def get_breaker() -> CircuitBreaker:

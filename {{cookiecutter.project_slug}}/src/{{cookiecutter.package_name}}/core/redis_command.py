@@ -1,12 +1,12 @@
-"""One Redis command on this thread's own connection: what the session store sends on most requests.
+"""One Redis command on this thread's own connection: what requests send (sessions, limits).
 
 redis-py's ``Redis.execute_command`` records metrics and runs response callbacks around
 every command, and its pool takes a lock and polls the socket each time a connection is
-lent; the session's GET and SET need none of it. On one server or a Sentinel master each
-thread keeps one connection of the client's pool for these commands (a thread sends one
-command at a time) and sends on it with the client's own retry policy (a dropped
-connection is retried as redis-py would); a cluster client routes by key and keeps its own
-path.
+lent; the session's GET and SET and the rate limits' counting need none of it. On one
+server or a Sentinel master each thread keeps one connection of the client's pool for
+these commands (a thread sends one command at a time) and sends on it with the client's
+own retry policy (a dropped connection is retried as redis-py would); a cluster client
+routes by key and keeps its own path.
 """
 
 from __future__ import annotations

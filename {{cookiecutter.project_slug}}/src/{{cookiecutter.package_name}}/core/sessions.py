@@ -64,7 +64,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         # ours is built on first use (a cluster client connects as it is built).
         ServerSideSessionInterface.__init__(self, app, **kwargs)
         self.lazy_client = client
-        self.connections = redis_command.ThreadConnections()
+        self.connections = client.connections
         # msgpack without Flask-Session's pickle fallback: stored data is never unpickled.
         self.encoder = msgspec.msgpack.Encoder(enc_hook=_plain)
         self.decoder = msgspec.msgpack.Decoder(dict[str, Any])
