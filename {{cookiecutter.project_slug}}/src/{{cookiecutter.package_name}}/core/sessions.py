@@ -26,11 +26,10 @@ from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
-from . import redis_command
 from .csrf import rotate_csrf
 from .errors import become_error_page
 from .lazy_session import LazySession, SessionStoreUnavailable, absolute_lifetime
-from .redis_client import LazyClient, RedisUnavailable, guarded
+from .redis_client import LazyClient, RedisUnavailable, run_command
 from .session_limit import count_new_session
 
 SID_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
@@ -64,7 +63,6 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         # ours is built on first use (a cluster client connects as it is built).
         ServerSideSessionInterface.__init__(self, app, **kwargs)
         self.lazy_client = client
-        self.connections = client.connections
         # msgpack without Flask-Session's pickle fallback: stored data is never unpickled.
         self.encoder = msgspec.msgpack.Encoder(enc_hook=_plain)
         self.decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -96,11 +94,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def command(self, task: str, *args: Any) -> Any:
         """One command on the session store, behind the breaker: Redis failing is a 503."""
-        return guarded(
-            lambda: redis_command.run(self.client, self.connections, *args),
-            task,
-            SessionStoreUnavailable,
-        )
+        return run_command(task, *args, unavailable=SessionStoreUnavailable)
 
     # Flask-Session's three backend methods, on the app's client behind its breaker.
     def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
