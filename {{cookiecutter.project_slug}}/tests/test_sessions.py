@@ -250,6 +250,29 @@ def test_pages_of_a_logged_in_session_are_not_cached(session_app):
     assert "Cookie" in response.headers["Vary"]
 
 
+@pytest.mark.parametrize(
+    ("own", "sent"),
+    [
+        (None, "Cookie"),
+        ("Accept-Encoding", "Accept-Encoding, Cookie"),
+        ("X-Cookie-Consent", "X-Cookie-Consent, Cookie"),
+        ("cookie, Origin", "cookie, Origin"),
+    ],
+)
+def test_a_page_that_reads_the_session_varies_on_cookie_beside_its_own_vary(
+    session_app, own, sent
+):
+    @session_app.get("/test/varies")
+    def varies():
+        return str(session.get("note")), {"Vary": own} if own else {}
+
+    # A first visit (no cookie at all) and a returning one: both pages depend on the cookie.
+    client = session_app.test_client()
+    assert client.get("/test/varies").headers["Vary"] == sent
+    client.post("/test/store", data="x")
+    assert client.get("/test/varies").headers["Vary"] == sent
+
+
 def test_a_page_that_does_not_read_the_session_is_not_marked(session_app):
     client = session_app.test_client()
     client.post("/test/rotate")

@@ -49,11 +49,13 @@ def is_personal(app: Flask) -> bool:
 
 def page_key(app: Flask, current: Request) -> tuple[Any, ...]:
     """What a kept page may depend on: the URL and the cookies that are not private."""
-    private = {app.config["SESSION_COOKIE_NAME"], app.config["CSRF_COOKIE_NAME"]}
-    cookies = tuple(sorted(item for item in current.cookies.items() if item[0] not in private))
+    environ = current.environ
+    cookies: tuple[tuple[str, str], ...] = ()
+    if "HTTP_COOKIE" in environ:  # a first visit sends none: nothing to parse
+        private = {app.config["SESSION_COOKIE_NAME"], app.config["CSRF_COOKIE_NAME"]}
+        cookies = tuple(sorted(item for item in current.cookies.items() if item[0] not in private))
     # The URL's parts as the server passed them (after any proxy fix): building request.url
     # from them would cost more than the rest of a kept page.
-    environ = current.environ
     return (current.endpoint, tuple(environ.get(name) for name in URL_PARTS), cookies)
 
 

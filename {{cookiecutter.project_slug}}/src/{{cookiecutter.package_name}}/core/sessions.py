@@ -53,6 +53,15 @@ def _plain(value: Any) -> Any:
     raise NotImplementedError(f"cannot store {type(value).__name__} in the session")
 
 
+def vary_on_cookie(response: Response) -> None:
+    """Add ``Cookie`` to ``Vary``; parsing the header only if there is one (it rarely is)."""
+    vary = response.headers.get("Vary")
+    if vary is None:
+        response.headers["Vary"] = "Cookie"
+    elif "cookie" not in {name.strip().lower() for name in vary.split(",")}:
+        response.vary.add("Cookie")
+
+
 class LazyRedisSessionInterface(RedisSessionInterface):
     """Flask-Session's Redis interface with lazy reads, change-only writes and 503s."""
 
@@ -89,6 +98,8 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def cookie_sid(self) -> str | None:
         """The session id in this request's cookie; None if there is none or it is malformed."""
+        if "HTTP_COOKIE" not in request.environ:
+            return None  # a first visit: no cookies to parse
         cookie: str = request.cookies.get(current_app.config["SESSION_COOKIE_NAME"], "")
         return cookie if len(cookie) == self.sid_chars and SID_ALPHABET.fullmatch(cookie) else None
 
@@ -164,7 +175,7 @@ class LazyRedisSessionInterface(RedisSessionInterface):
         """Write only what changed (or is due for a refresh); an unused session returns at once."""
         if session.data is None or session.store_failed or not session.accessed:
             return
-        response.vary.add("Cookie")
+        vary_on_cookie(response)
         if session.login_at:
             response.headers["Cache-Control"] = "no-store"  # a page for one logged-in user
         try:
@@ -180,8 +191,8 @@ class LazyRedisSessionInterface(RedisSessionInterface):
 
     def store(self, app: Flask, session: LazySession, response: Response) -> None:
         """Write, refresh or delete the stored copy, and set the cookie to match."""
-        lifetime = session.lifetime(app)
         if session.data:
+            lifetime = session.lifetime(app)
             due = time.time() - session.saved_at > lifetime.total_seconds() / 2
             if not (session.modified or due):
                 return
