@@ -259,9 +259,7 @@ def test_pages_of_a_logged_in_session_are_not_cached(session_app):
         ("cookie, Origin", "cookie, Origin"),
     ],
 )
-def test_a_page_that_reads_the_session_varies_on_cookie_beside_its_own_vary(
-    session_app, own, sent
-):
+def test_a_page_that_reads_the_session_varies_on_cookie_beside_its_own_vary(session_app, own, sent):
     @session_app.get("/test/varies")
     def varies():
         return str(session.get("note")), {"Vary": own} if own else {}
