@@ -106,7 +106,11 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         f"the median of the ratios within each round, shown with their interquartile "
         f"range); no access log "
         f"for any server; the servers of a config are up together, each idle while another "
-        f"is loaded. "
+        f"is loaded. Our pages that use neither Redis nor the session (the untouched and "
+        f"cookieless home rows) have a server of their own running the same app, as their "
+        f"references do: a server that had just served session pages served the untouched "
+        f"page up to 20% slower until it had served a few seconds of it, with or without our "
+        f"middleware (every round of the other order saw it). "
         f"Made by `make bench` on {time.strftime('%Y-%m-%d')} in "
         f"{(time.monotonic() - args.started) / 60:.1f} minutes.",
         "",

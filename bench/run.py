@@ -91,7 +91,7 @@ SCENARIOS = [
     Scenario(
         "ours_untouched",
         "ours: page not using the session (cookie sent)",
-        "ours",
+        "ours_light",
         "/healthz",
         credential="counter",
     ),
@@ -102,7 +102,7 @@ SCENARIOS = [
     Scenario(
         "ours_home", "ours: rendered home page, session cookie", "ours", "/", credential="counter"
     ),
-    Scenario("ours_home_nocookie", "ours: rendered home page, no cookie", "ours", "/"),
+    Scenario("ours_home_nocookie", "ours: rendered home page, no cookie", "ours_light", "/"),
     Scenario(
         "ours_home_login", "ours: rendered home page, logged in", "ours", "/", credential="login"
     ),
@@ -388,6 +388,7 @@ def main() -> int:
             Server("stock", "bench.apps:stock_app", ROOT, reference_env),
             Server("stock_norefresh", "bench.apps:stock_norefresh_app", ROOT, reference_env),
             ours_server(project, redis_server.url, "ours"),
+            ours_server(project, redis_server.url, "ours_light"),
             floor_server(project, redis_server.url),
             ours_server(project, redis_server.url, "ours_nomw"),
             ours_server(project, redis_server.url, "ours_nometrics"),
