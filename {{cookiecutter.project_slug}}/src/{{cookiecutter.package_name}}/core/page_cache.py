@@ -56,7 +56,7 @@ def page_key(app: Flask, current: Request) -> tuple[Any, ...]:
         cookies = tuple(sorted(item for item in current.cookies.items() if item[0] not in private))
     # The URL's parts as the server passed them (after any proxy fix): building request.url
     # from them would cost more than the rest of a kept page.
-    return (current.endpoint, tuple(environ.get(name) for name in URL_PARTS), cookies)
+    return (current.endpoint, tuple(map(environ.get, URL_PARTS)), cookies)
 
 
 def can_keep(response: Response) -> bool:
@@ -88,7 +88,8 @@ def kept_for_anonymous(view: Callable[..., Any]) -> Callable[..., Any]:
         kept = pages.get(key)
         if kept is not None:
             body, headers = kept
-            return app.response_class(body, headers=headers)
+            # A list body: no set_data(), and the kept Content-Length is sent as it is.
+            return app.response_class([body], headers=headers)
         response = app.make_response(view(*args, **kwargs))
         if can_keep(response):
             if len(pages) >= MAX_PAGES:
