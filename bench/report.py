@@ -166,7 +166,8 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         "reference share, so it shows every difference larger than served. Start-up is "
         "measured once, in fresh child processes "
         f"with no server running ({len(extra['startup']['ratios']) if 'startup' in extra else 0} "
-        "interleaved rounds, `bench/startup.py`), so its row repeats under every config; "
+        f"interleaved rounds, each keeping the fastest of {startup.TRIES_PER_ROUND} children of "
+        "each kind, `bench/startup.py`), so its row repeats under every config; "
         "its in-process column is the CPU of the whole child, interpreter start included.",
         "",
         "| other check | measured | wanted | met |",
