@@ -85,3 +85,18 @@ def test_postgresql_or_development_gives_no_sqlite_warning(make_app, capsys, con
     database = "postgresql://app@db/app" if config_name == "production" else None
     make_app(config_name, DATABASE_URL=database, **PRODUCTION)
     assert sqlite_warnings(capsys) == []
+
+
+def test_a_request_gives_its_database_connection_back_when_it_ends(make_app):
+    app = make_app()
+    db = app.extensions["sqlalchemy"]
+    for _ in range(3):  # each context's session is closed, not left to the next one
+        with app.app_context():
+            db.session.execute(sa.text("SELECT 1"))
+            assert db.engine.pool.checkedout() == 1
+        with app.app_context():
+            assert db.engine.pool.checkedout() == 0
+    with app.test_client() as client:  # a page that never asked for the database
+        assert client.get("/healthz").status_code == 200
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 0

@@ -38,7 +38,9 @@ def logged_in_user() -> User | None:
     account (the session's key is not that account's), or if it logged in before the
     password last changed: none of that needs the user's list of sessions in Redis.
     """
-    if "user" not in g:
+    # The object behind the proxy, looked up once: every page that asks pays for this.
+    request_globals = g._get_current_object()
+    if "user" not in request_globals:
         user_id = session.get("user_id")
         user = db.session.get(User, user_id) if user_id else None
         if user_id and (
@@ -48,8 +50,8 @@ def logged_in_user() -> User | None:
             user = None
         elif user is not None:
             signed_in_sessions.touch(user.id)
-        g.user = user
-    current: User | None = g.user
+        request_globals.user = user
+    current: User | None = request_globals.user
     return current
 
 

@@ -20,7 +20,17 @@ class Base(DeclarativeBase):
     """Base class of the typed models."""
 
 
-db = SQLAlchemy(model_class=Base)
+class Database(SQLAlchemy):
+    """Flask-SQLAlchemy, ending a request's database session only if the request had one."""
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        # Most pages never touch the database, yet scoped_session.remove() looks the session
+        # up twice and raises (and catches) a KeyError for each of them.
+        if self.session.registry.has():
+            self.session.remove()
+
+
+db = Database(model_class=Base)
 # SQLite databases this process has warned about. A gunicorn master checks the app before
 # forking its workers, which inherit this, and starts its job worker with SQLITE_WARNED set
 # (jobs.embedded): one warning in the log, not one per process.

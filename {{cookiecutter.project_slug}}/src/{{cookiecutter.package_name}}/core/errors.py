@@ -29,12 +29,6 @@ def untrusted_host() -> bool:
     return isinstance(request.routing_exception, SecurityError)
 
 
-def refuse_untrusted_host() -> None:
-    """Stop a request for a host this site does not serve before the views' hooks run."""
-    if untrusted_host():
-        raise SecurityError("This server does not answer for that host name.")
-
-
 def render_untrusted_host() -> Response:
     """A 400 with one log line; the page has no links, as no URL can be built for the host."""
     host = request.headers.get("Host", "")[:LOGGED_HOST_LENGTH]
@@ -114,7 +108,10 @@ def become_error_page(app: Flask, response: Response, error: HTTPException) -> N
 
 
 def init_app(app: Flask) -> None:
-    """Register the handlers, and the Host check ahead of the features' own hooks."""
+    """Register the handlers.
+
+    A request for another host needs no hook of its own: Flask refuses it while routing, so
+    no view and no blueprint's hook runs for it, and its error reaches ``render_error``.
+    """
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, handle_unexpected)
-    app.before_request(refuse_untrusted_host)

@@ -52,8 +52,10 @@ def page_key(app: Flask, current: Request) -> tuple[Any, ...]:
     environ = current.environ
     cookies: tuple[tuple[str, str], ...] = ()
     if "HTTP_COOKIE" in environ:  # a first visit sends none: nothing to parse
+        jar = current.cookies
         private = {app.config["SESSION_COOKIE_NAME"], app.config["CSRF_COOKIE_NAME"]}
-        cookies = tuple(sorted(item for item in current.cookies.items() if item[0] not in private))
+        if not private.issuperset(jar):  # most visitors send only ours: nothing to sort
+            cookies = tuple(sorted(item for item in jar.items() if item[0] not in private))
     # The URL's parts as the server passed them (after any proxy fix): building request.url
     # from them would cost more than the rest of a kept page.
     return (current.endpoint, tuple(map(environ.get, URL_PARTS)), cookies)
