@@ -154,9 +154,9 @@ class CsrfProtect:
         return view
 
     def protect(self) -> None:
-        """The before-request check: the method is asked first, so a GET costs little."""
+        """The check, for a request whose method is one of WTF_CSRF_METHODS."""
         config = current_app.config
-        if request.method not in config["WTF_CSRF_METHODS"] or not config["WTF_CSRF_ENABLED"]:
+        if not config["WTF_CSRF_ENABLED"]:
             return
         view = current_app.view_functions.get(request.endpoint or "")
         if view is None or getattr(view, "csrf_exempt", False):
@@ -169,7 +169,14 @@ class CsrfProtect:
     def init_app(self, app: Flask) -> None:
         """Check every unsafe method, and give templates ``csrf_token()``."""
         app.jinja_env.globals["csrf_token"] = generate_csrf
-        app.before_request(self.protect)
+        # The methods are read once: a GET, most requests, is then one set lookup.
+        methods = frozenset(app.config["WTF_CSRF_METHODS"])
+
+        def protect_unsafe_methods() -> None:
+            if request.method in methods:
+                self.protect()
+
+        app.before_request(protect_unsafe_methods)
 
 
 csrf = CsrfProtect()

@@ -278,8 +278,8 @@ class CounterAPI(MethodView):
         by = payload.get("by", 1) if isinstance(payload, dict) else None
         if not isinstance(by, int) or isinstance(by, bool) or not 1 <= by <= 1000:
             raise BadRequest('Send {"by": n} with a whole number n from 1 to 1000.')
-        session["count"] = session.get("count", 0) + by
-        return jsonify(count=session["count"])
+        count = session["count"] = session.get("count", 0) + by
+        return jsonify(count=count)
 
     def delete(self) -> Response:
         """Reset the counter."""
