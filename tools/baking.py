@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
@@ -45,10 +46,20 @@ def combination_id(answers: dict[str, str]) -> str:
 
 
 def bake(output_dir: Path, **answers: str) -> Path:
-    """Bake the template with the real cookiecutter and return the project directory."""
-    return Path(
-        cookiecutter(str(ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers)
-    )
+    """Bake the template with the real cookiecutter and return the project directory.
+
+    cookiecutter runs each hook from a temporary copy that it never deletes: the copies go
+    to a folder of this bake's own, removed with them (the test suite bakes hundreds of times).
+    """
+    with tempfile.TemporaryDirectory(prefix="bake-hooks-") as hooks:
+        saved, tempfile.tempdir = tempfile.tempdir, hooks
+        try:
+            made = cookiecutter(
+                str(ROOT), no_input=True, output_dir=str(output_dir), extra_context=answers
+            )
+        finally:
+            tempfile.tempdir = saved
+    return Path(made)
 
 
 # What a baked default project needs to start in production on this machine: a real key,
