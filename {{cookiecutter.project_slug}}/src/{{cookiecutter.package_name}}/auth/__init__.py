@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, session
+from flask import Blueprint
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
@@ -29,7 +29,7 @@ from . import (
     two_factor_routes,
 )
 from .cli import users_cli
-from .current_user import inject_current_user
+from .current_user import inject_current_user, names_a_user
 from .signals import account_deleted
 
 # cli_group=None: the blueprint's commands are top-level, as `flask users ...`.
@@ -38,9 +38,7 @@ bp.cli.add_command(users_cli)
 bp.app_context_processor(inject_current_user)
 bp.add_app_template_filter(account_routes.when, "when")
 # A logged-in visitor's pages are their own: never served from the anonymous page cache.
-# Asked of the session alone (no database read): a session naming an account that has
-# since gone gets its page rendered, where the nav's ``current_user`` ends that session.
-bp.record_once(lambda state: personal_when(state.app, lambda: "user_id" in session))
+bp.record_once(lambda state: personal_when(state.app, names_a_user))
 
 
 @bp.record_once

@@ -55,6 +55,15 @@ def logged_in_user() -> User | None:
     return current
 
 
+def names_a_user() -> bool:
+    """Whether this session is a login's, asked of the session alone (no database read).
+
+    What the page cache asks: a session naming an account that has since gone is still
+    someone's, and its page is rendered, where the nav's ``current_user`` ends it.
+    """
+    return "user_id" in session
+
+
 # Templates read ``current_user``; only those that use it load the session.
 current_user = LocalProxy(logged_in_user)
 
