@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 
 import pytest
 from conftest import ROOT
 
-COOKIECUTTER = [sys.executable, "-m", "cookiecutter", "--no-input"]
+from tools.baking import run_cookiecutter
 
 
 def load_hook(name: str):
@@ -40,12 +38,7 @@ pre_gen = load_hook("pre_gen_project")
     ],
 )
 def test_bad_answers_stop_the_bake_and_leave_no_directory(tmp_path, answers, message):
-    result = subprocess.run(
-        [*COOKIECUTTER, "-o", str(tmp_path), str(ROOT), *answers],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cookiecutter("-o", tmp_path, ROOT, *answers, check=False)
     assert result.returncode != 0
     assert message in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -57,12 +50,7 @@ def test_good_package_names_pass(name):
 
 
 def test_project_name_becomes_a_clean_slug_and_package(tmp_path):
-    result = subprocess.run(
-        [*COOKIECUTTER, "-o", str(tmp_path), str(ROOT), "project_name=Zoë's Café 2.0!"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_cookiecutter("-o", tmp_path, ROOT, "project_name=Zoë's Café 2.0!", check=True)
     assert "Created zoe-s-cafe-2-0/" in result.stdout
     assert (tmp_path / "zoe-s-cafe-2-0" / "src" / "zoe_s_cafe_2_0" / "__init__.py").exists()
 
@@ -109,8 +97,6 @@ def test_secret_is_env_file_safe():
 
 
 def test_bake_prints_next_steps(tmp_path):
-    result = subprocess.run(
-        [*COOKIECUTTER, "-o", str(tmp_path), str(ROOT)], capture_output=True, text=True, check=True
-    )
+    result = run_cookiecutter("-o", tmp_path, ROOT, check=True)
     assert "make install" in result.stdout
     assert "make run" in result.stdout

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cookiecutter.main import cookiecutter
 
@@ -60,6 +64,18 @@ def bake(output_dir: Path, **answers: str) -> Path:
         finally:
             tempfile.tempdir = saved
     return Path(made)
+
+
+def run_cookiecutter(*arguments: str | Path, **options: Any) -> subprocess.CompletedProcess[str]:
+    """The ``cookiecutter --no-input`` command, its output captured as text.
+
+    Its hook copies go to a scratch folder removed after it, as in ``bake`` (the command
+    reads the folder from TMPDIR).
+    """
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", *map(str, arguments)]
+    with tempfile.TemporaryDirectory(prefix="bake-hooks-") as hooks:
+        env = os.environ | {"TMPDIR": hooks}
+        return subprocess.run(command, env=env, capture_output=True, text=True, **options)
 
 
 # What a baked default project needs to start in production on this machine: a real key,

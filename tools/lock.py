@@ -53,11 +53,14 @@ def find_uv() -> str:
 def lock_variant(uv: str, answers: dict[str, str], workdir: Path, upgrade: bool) -> str:
     """Bake these answers, lock the project and return the lock with the name as a template."""
     bake = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", workdir, ROOT]
-    baked = subprocess.run(
-        [*bake, *(f"{name}={value}" for name, value in answers.items())],
-        capture_output=True,
-        text=True,
-    )
+    # cookiecutter never deletes its hooks' temporary copies: they go to a scratch TMPDIR.
+    with tempfile.TemporaryDirectory(prefix="bake-hooks-") as hooks:
+        baked = subprocess.run(
+            [*bake, *(f"{name}={value}" for name, value in answers.items())],
+            capture_output=True,
+            text=True,
+            env=os.environ | {"TMPDIR": hooks},
+        )
     if baked.returncode != 0:
         sys.exit(f"baking {answers} failed:\n{baked.stdout}{baked.stderr}")
     (project,) = workdir.iterdir()
