@@ -36,9 +36,9 @@ def counter() -> ModuleType:
     return rate_counter
 
 
-def parse(text: str) -> list[RateLimitItem]:
+def parse(text: str) -> tuple[RateLimitItem, ...]:
     """``"10 per minute"`` (several joined by ";") as limits' items, smallest first."""
-    items: list[RateLimitItem] = counter().parse(text)
+    items: tuple[RateLimitItem, ...] = counter().parse(text)
     return items
 
 

@@ -6,6 +6,7 @@ backend it knows on import, a cost only the processes that count anything should
 
 from __future__ import annotations
 
+import functools
 import time
 
 from limits import RateLimitItem, parse_many
@@ -76,6 +77,11 @@ def prefixed(key: str) -> str:
 strategy = FixedWindowRateLimiter(AppRedisStorage())
 
 
-def parse(text: str) -> list[RateLimitItem]:
-    """``"10 per minute"`` (several joined by ";" or ",") as limits' items, smallest first."""
-    return sorted(parse_many(text))
+@functools.lru_cache(maxsize=64)
+def parse(text: str) -> tuple[RateLimitItem, ...]:
+    """``"10 per minute"`` (several joined by ";" or ",") as limits' items, smallest first.
+
+    Kept per text: the limits come from a few settings, and parsing one costs more than
+    the Python of counting it.
+    """
+    return tuple(sorted(parse_many(text)))
