@@ -25,7 +25,8 @@ from .models import AccessToken
 # The name of the security scheme in the OpenAPI document.
 SCHEME = "bearerAuth"
 REALM = "api"
-# What a guarded operation may answer besides its own responses, by flask-smorest's names.
+# What a guarded operation may answer when refused, by flask-smorest's names (for these
+# codes, in place of any response the view declares itself).
 REFUSALS = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 429: "TOO_MANY_REQUESTS"}
 
 View = Callable[..., Any]

@@ -37,7 +37,7 @@ def counter() -> ModuleType:
 
 
 def parse(text: str) -> tuple[RateLimitItem, ...]:
-    """``"10 per minute"`` (several joined by ";") as limits' items, smallest first."""
+    """``"10 per minute"`` (several joined by ";" or ",") as limits' items, smallest first."""
     items: tuple[RateLimitItem, ...] = counter().parse(text)
     return items
 
