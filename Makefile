@@ -57,7 +57,7 @@ bench: venv  ## speed of the baked app as ratios to references (bench/results.md
 
 lock: venv  ## re-resolve uv.lock here and in every baked variant (UPGRADE=1: newest pins)
 	$(UV) lock $(if $(UPGRADE),--upgrade)
-	$(BIN)/python tools/lock.py $(if $(UPGRADE),--upgrade)
+	$(BIN)/python -m tools.lock $(if $(UPGRADE),--upgrade)
 
 lint: venv
 	$(BIN)/ruff check .

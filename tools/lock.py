@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import itertools
-import json
 import os
 import shutil
 import subprocess
@@ -19,7 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.baking import ROOT, combinations, run_cookiecutter
+
 LOCKS = ROOT / "{{cookiecutter.project_slug}}" / "locks"
 # What the stored lock calls the project; the bake fills in the slug.
 NAME_TEMPLATE = 'name = "{{ cookiecutter.project_slug }}"'
@@ -33,15 +32,6 @@ def load_post_gen_hook():
     return module
 
 
-def variants(names: list[str]) -> list[dict[str, str]]:
-    """Every combination of the named choice answers."""
-    choices = json.loads((ROOT / "cookiecutter.json").read_text())
-    return [
-        dict(zip(names, values, strict=True))
-        for values in itertools.product(*(choices[name] for name in names))
-    ]
-
-
 def find_uv() -> str:
     """uv installed next to this Python (the template's venv), else the one on PATH."""
     found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
@@ -52,15 +42,7 @@ def find_uv() -> str:
 
 def lock_variant(uv: str, answers: dict[str, str], workdir: Path, upgrade: bool) -> str:
     """Bake these answers, lock the project and return the lock with the name as a template."""
-    bake = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", workdir, ROOT]
-    # cookiecutter never deletes its hooks' temporary copies: they go to a scratch TMPDIR.
-    with tempfile.TemporaryDirectory(prefix="bake-hooks-") as hooks:
-        baked = subprocess.run(
-            [*bake, *(f"{name}={value}" for name, value in answers.items())],
-            capture_output=True,
-            text=True,
-            env=os.environ | {"TMPDIR": hooks},
-        )
+    baked = run_cookiecutter("-o", workdir, ROOT, *(f"{k}={v}" for k, v in answers.items()))
     if baked.returncode != 0:
         sys.exit(f"baking {answers} failed:\n{baked.stdout}{baked.stderr}")
     (project,) = workdir.iterdir()
@@ -88,7 +70,7 @@ def main() -> None:
     LOCKS.mkdir(exist_ok=True)
     written = set()
     with tempfile.TemporaryDirectory() as workdir:
-        for number, answers in enumerate(variants(hook.LOCK_ANSWERS)):
+        for number, answers in enumerate(combinations(hook.LOCK_ANSWERS)):
             name = hook.lock_name(answers)
             print(f"locking {name}", flush=True)
             text = lock_variant(uv, answers, Path(workdir) / str(number), upgrade)
