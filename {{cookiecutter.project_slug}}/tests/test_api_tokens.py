@@ -159,6 +159,37 @@ def test_a_nul_character_is_refused_on_every_database(alice, app):
     assert refused.status_code == 422 and "title" in refused.json["errors"]["json"]
 
 
+# Each parses as JSON, but would break what reads it next: the parser's own depth, int()'s
+# digit limit, a database that stores UTF-8 (no lone surrogate is UTF-8).
+UNSOUND_DOCUMENTS = {
+    "a lone surrogate escaped": b'{"title": "a\\ud800b"}',
+    "a lone surrogate escaped in a key": b'{"title": "x", "\\udc00": 1}',
+    "a surrogate encoded in UTF-8": '{"title": "a\ud800b"}'.encode("utf-8", "surrogatepass"),
+    "arrays nested 3000 deep": b'{"title": "x", "body": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+    "an integer of 5000 digits": b'{"title": "x", "body": ' + b"9" * 5000 + b"}",
+}
+
+
+@pytest.mark.parametrize("document", UNSOUND_DOCUMENTS.values(), ids=UNSOUND_DOCUMENTS)
+def test_a_body_that_is_not_sound_json_is_a_400_problem(alice, app, document):
+    token = make_token(alice, scopes=("write",))
+    refused = app.test_client().post(
+        "/api/v1/notes", data=document, content_type="application/json", headers=bearer(token)
+    )
+    assert refused.status_code == 400, refused.get_data(as_text=True)
+    assert refused.content_type == "application/problem+json"
+    assert refused.json["errors"] == {"json": ["Invalid JSON body."]}
+
+
+def test_a_character_beyond_the_basic_plane_escaped_as_a_pair_is_kept(alice, app):
+    token = make_token(alice, scopes=("read", "write"))
+    document = b'{"title": "\\ud83d\\ude00"}'  # one emoji, as json.dumps escapes it
+    made = app.test_client().post(
+        "/api/v1/notes", data=document, content_type="application/json", headers=bearer(token)
+    )
+    assert made.status_code == 201 and made.json["title"] == "\U0001f600"
+
+
 def test_last_used_is_noted_at_most_once_a_minute(alice, app):
     token = make_token(alice)
     api = app.test_client()

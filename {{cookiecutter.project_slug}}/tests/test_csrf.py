@@ -67,6 +67,27 @@ def test_a_form_post_with_its_token_is_accepted(client):
     assert response.get_data(as_text=True) == "accepted"
 
 
+@pytest.mark.parametrize(
+    ("referrer", "status"),
+    [
+        ("https://localhost/api/probe/form", 200),
+        (None, 400),
+        ("https://elsewhere.example/form", 400),
+        ("http://localhost/api/probe/form", 400),
+        ("http://[", 400),
+        ("https://[::1/form", 400),
+    ],
+)
+def test_over_https_a_post_must_come_from_a_page_of_the_site(client, referrer, status):
+    """As Flask-WTF checks: a missing, foreign or malformed Referer is a 400, never a 500."""
+    token = token_from(client.get(FORM, base_url="https://localhost"))
+    headers = {"Referer": referrer} if referrer else {}
+    response = client.post(
+        FORM, data={"csrf_token": token}, headers=headers, base_url="https://localhost"
+    )
+    assert response.status_code == status
+
+
 def test_a_form_post_without_a_token_is_refused(client):
     client.get(FORM)
     response = client.post(FORM, data={})

@@ -104,6 +104,19 @@ def multipart(token: str, filename: str) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+def fields_as_files(token: str, fields: list[str]) -> tuple[bytes, str]:
+    """A multipart body sending every field of the form as a file: text fields get none."""
+    boundary = "hostile-boundary-9c1d"
+    parts = [f'Content-Disposition: form-data; name="csrf_token"\r\n\r\n{token}']
+    parts += [
+        f'Content-Disposition: form-data; name="{name}"; filename="x.txt"\r\n'
+        "Content-Type: text/plain\r\n\r\nhello"
+        for name in fields
+    ]
+    body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts) + f"--{boundary}--\r\n"
+    return body.encode(), f"multipart/form-data; boundary={boundary}"
+
+
 def bodies(token: str, fields: list[str]) -> Iterator[tuple[str, dict[str, object]]]:
     """Hostile request bodies: deep and huge JSON, wrong types, odd uploads, odd form values."""
     json_type = "application/json"
@@ -147,6 +160,8 @@ def bodies(token: str, fields: list[str]) -> Iterator[tuple[str, dict[str, objec
     for value in FIELD_VALUES:
         form = dict.fromkeys(fields, value) | {"csrf_token": token}
         yield f"form fields = {value[:10]!r}", {"data": form}
+    body, content_type = fields_as_files(token, fields)
+    yield "every form field sent as a file", {"data": body, "content_type": content_type}
     for filename in FILE_NAMES:
         body, content_type = multipart(token, filename)
         yield f"upload named {filename[:20]!r}", {"data": body, "content_type": content_type}

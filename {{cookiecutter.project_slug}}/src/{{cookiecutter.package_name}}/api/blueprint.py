@@ -10,10 +10,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import marshmallow as ma
 from apispec import APISpec
-from flask import Flask
+from flask import Flask, Request, current_app
 from flask_smorest import Api, Blueprint
 from flask_smorest.spec import openapi_cli
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 
 from .problems import PROBLEM, ProblemSchema
 
@@ -21,7 +24,36 @@ JSON = "application/json"
 VERSION = "v1"
 PREFIX = f"/api/{VERSION}"
 
-blp = Blueprint("api", __name__, url_prefix=PREFIX, description="The JSON API, version 1.")
+
+class JSONBodyParser(FlaskParser):
+    """webargs' parser, reading JSON bodies through the app's JSON provider.
+
+    webargs parses a body with the standard library itself and makes only bad syntax a
+    400: a document nested too deep, an integer too long to convert or a string with a
+    lone surrogate (which no database stores) was a 500. ``core.json_provider`` refuses all
+    three, as it does for ``request.get_json``.
+    """
+
+    def load_json(self, req: Request, schema: ma.Schema) -> Any:
+        """The body's document, or ``missing`` when there is no JSON body (as webargs)."""
+        if not is_json_request(req):
+            return missing
+        body = req.get_data(cache=True)
+        if not body:
+            return missing
+        try:
+            return current_app.json.loads(body)
+        except ValueError as error:  # bad syntax and bad UTF-8 are ValueErrors too
+            abort(400, exc=error, messages={"json": ["Invalid JSON body."]})
+
+
+class ApiBlueprint(Blueprint):
+    """flask-smorest's blueprint, its arguments read by ``JSONBodyParser``."""
+
+    ARGUMENTS_PARSER = JSONBodyParser()
+
+
+blp = ApiBlueprint("api", __name__, url_prefix=PREFIX, description="The JSON API, version 1.")
 
 
 class ProblemApi(Api):

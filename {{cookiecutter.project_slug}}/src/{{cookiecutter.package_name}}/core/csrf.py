@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, after_this_request, current_app, g, has_request_context, request
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
-from wtforms import Field
+from wtforms import Field, FileField
 from wtforms.csrf.core import CSRF
 from wtforms.form import BaseForm
 from wtforms.validators import ValidationError
@@ -140,7 +141,11 @@ def check_referrer() -> None:
     """Over HTTPS, the request must come from a page of this site (as Flask-WTF checks)."""
     if not request.referrer:
         raise CSRFError("The referrer header is missing.")
-    referrer, here = urlsplit(request.referrer), urlsplit(request.host_url)
+    try:
+        referrer = urlsplit(request.referrer)
+    except ValueError:  # "http://[" is not a URL: a 400 like any other bad referrer
+        raise CSRFError("The referrer header is not a URL.") from None
+    here = urlsplit(request.host_url)
     if (referrer.scheme, referrer.netloc) != (here.scheme, here.netloc):
         raise CSRFError("The referrer does not match the host.")
 
@@ -206,14 +211,24 @@ class CsrfForm(FlaskForm):
         csrf_class = FormCsrf
 
         def wrap_formdata(self, form: BaseForm, formdata: Any) -> Any:
-            """Form fields come from form bodies only; a JSON body is refused with a 415.
+            """Form fields come from form bodies only; a JSON body is refused with a 415, and
+            files reach file fields only.
 
             Flask-WTF would read the fields out of JSON, where a document that is not an
             object (``[1]``, ``"x"``) breaks it.
             """
             if has_request_context() and request.is_json and request.method in SUBMIT_METHODS:
                 raise UnsupportedMediaType("This form takes form fields, not a JSON document.")
-            return super().wrap_formdata(form, formdata)  # type: ignore[misc]
+            data = super().wrap_formdata(form, formdata)  # type: ignore[misc]
+            if isinstance(data, CombinedMultiDict) and data.dicts[0] is request.files:
+                # Flask-WTF hands every uploaded file to the form: one sent under a text
+                # field's name would reach that field's validators as a file, not text.
+                names = {field.name for field in form if isinstance(field, FileField)}
+                files = [item for item in request.files.items(multi=True) if item[0] in names]
+                if not files:
+                    return request.form
+                return CombinedMultiDict((MultiDict(files), request.form))
+            return data
 
 
 def init_app(app: Flask) -> None:

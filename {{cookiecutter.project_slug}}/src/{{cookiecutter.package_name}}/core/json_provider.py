@@ -1,7 +1,10 @@
-"""JSON for requests and responses: Flask's provider, with deep nesting refused as bad input."""
+"""JSON for requests and responses: Flask's provider, refusing as bad input what parses as
+JSON but breaks the app further on."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from flask import Flask
@@ -9,6 +12,12 @@ from flask.json.provider import DefaultJSONProvider
 
 # No request of this app nests deeper; a deeper document is refused before any view sees it.
 MAX_DEPTH = 64
+# Half of a UTF-16 pair, as JSON's "\ud800" escape may write it: no UTF-8 text (no database
+# column, no page) can hold it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+NOT_TEXT = "The JSON document holds a string that is not text (a lone surrogate)."
+TOO_DEEP = "The JSON document is nested too deeply."
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
@@ -26,22 +35,45 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-class JSONProvider(DefaultJSONProvider):
-    """Flask's JSON, except that a document nested past MAX_DEPTH is a 400.
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether a string in ``value`` (a key or a value) holds a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
-    The limit is ours, not the parser's: how deep the standard parser goes before it
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that these are a 400: a document nested past MAX_DEPTH, and a
+    string that is not text.
+
+    The depth limit is ours, not the parser's: how deep the standard parser goes before it
     gives up depends on the Python version.
     """
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        """Parse JSON; ``[[[[...]]]]`` nested too deep is a ValueError, not a crash."""
-        # request.get_json turns a ValueError into a 400 (or None when silent).
+        """Parse JSON; what is refused is a ValueError, which request.get_json turns into a
+        400 (or None when silent)."""
+        if isinstance(s, bytes | bytearray):
+            # Strictly: the standard parser would let UTF-8-encoded surrogates through.
+            s = s.decode(json.detect_encoding(s))
         try:
             value = super().loads(s, **kwargs)
         except RecursionError as exc:
-            raise ValueError("The JSON document is nested too deeply.") from exc
+            raise ValueError(TOO_DEEP) from exc
         if nested_deeper_than(value, MAX_DEPTH):
-            raise ValueError("The JSON document is nested too deeply.")
+            raise ValueError(TOO_DEEP)
+        # Only an escape can make a lone surrogate now: most documents are not walked.
+        if SURROGATE_ESCAPE.search(s) and has_lone_surrogate(value):
+            raise ValueError(NOT_TEXT)
         return value
 
 
