@@ -27,9 +27,14 @@ logconfig_dict = {
     "filters": {
         "access": {"()": "{{ cookiecutter.package_name }}.core.logs.AccessLogFields"},
         "request_id": {"()": "{{ cookiecutter.package_name }}.core.logs.RequestIDFilter"},
+        "tokens": {"()": "{{ cookiecutter.package_name }}.core.logs.HideSignedTokens"},
     },
     "handlers": {
-        "error": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
+        "error": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id", "tokens"],
+        },
         "access": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["access"]},
     },
     # Libraries' warnings too; the app's own logger writes JSON itself and does not propagate.

@@ -1,4 +1,5 @@
-"""Log lines: gunicorn's access records keep the request id and hide mailed-link tokens."""
+"""Log lines: gunicorn's access records keep the request id, and no line shows a mailed
+link's token."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from {{ cookiecutter.package_name }}.core.logs import AccessLogFields
+from {{ cookiecutter.package_name }}.core.logs import AccessLogFields, HideSignedTokens
 
 SERIALIZER = URLSafeTimedSerializer("a-key-for-these-tests-only-0123456789", salt="link")
 
@@ -47,3 +48,26 @@ def test_an_access_record_keeps_its_url_and_gets_the_request_id():
     AccessLogFields().filter(record)
     assert record.getMessage() == '"GET /items/42?page=2&sort=name.asc HTTP/1.1" 200'
     assert (record.request_id, record.status, record.duration_ms) == ("req-1", "200", "3")
+
+
+def test_a_signed_token_in_an_error_line_is_hidden(make_app, capfd):
+    """Flask logs a failed request as "Exception on <path>": a link's path holds its token."""
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+
+    @app.get("/test/boom/<token>")
+    def boom(token):
+        raise RuntimeError("boom")
+
+    token = SERIALIZER.dumps({"u": 1, "e": "ann@example.com"})
+    assert app.test_client().get(f"/test/boom/{token}").status_code == 500
+    logged = capfd.readouterr().err
+    assert "Exception on /test/boom/[token] [GET]" in logged
+    assert token not in logged
+
+
+def test_gunicorn_error_lines_hide_tokens_too():
+    token = SERIALIZER.dumps({"u": 7})
+    message, path = "Error handling request %s", f"/r/{token}"
+    record = logging.LogRecord("gunicorn.error", logging.ERROR, __file__, 1, message, (path,), None)
+    assert HideSignedTokens().filter(record)
+    assert record.getMessage() == "Error handling request /r/[token]"

@@ -1,7 +1,8 @@
 """One logging setup for every environment: text in development, JSON lines in production.
 
-Every record carries the request id (``-`` outside a request). gunicorn's error and access
-logs use the same JSON formatter through ``gunicorn.conf.py``.
+Every record carries the request id (``-`` outside a request), and no line shows a mailed
+link's token. gunicorn's error and access logs use the same formatter and filters through
+``gunicorn.conf.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ class RequestIDFilter(logging.Filter):
         return True
 
 
+class HideSignedTokens(logging.Filter):
+    """A signed token in a message is replaced, as in the access log: Flask logs an error
+    as "Exception on /auth/password/reset/<token> [POST]"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always keep the record; only hide tokens."""
+        message = record.getMessage()
+        if SIGNED_TOKEN.search(message):
+            record.msg, record.args = SIGNED_TOKEN.sub(REDACTED, message), None
+        return True
+
+
 class AccessLogFields(logging.Filter):
     """gunicorn access records: lift the request id and status out of the log atoms.
 
@@ -66,6 +79,7 @@ def make_handler(log_format: str) -> logging.Handler:
     """A stderr handler in the configured format, tagging records with the request id."""
     handler = logging.StreamHandler()
     handler.addFilter(RequestIDFilter())
+    handler.addFilter(HideSignedTokens())
     formatter = json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
     handler.set_name("app")
