@@ -224,6 +224,28 @@ def test_a_refusing_mail_server_gets_the_mail_once_it_is_back(
     assert not worker.events("job_failed")
 
 
+def test_after_a_redis_outage_the_retries_are_put_back_again(
+    private_redis, make_queued_app, start_worker, mail_server, actions
+):
+    """RQ's scheduler (which puts a retry that is due back on the queue) dies with the
+    connection: the worker starts it again once Redis is back, not minutes later."""
+    server, _ = private_redis  # first: stopped after the worker
+    port = free_port()
+    worker = start_worker(MAIL_PORT=str(port), REDIS_URL=server.url)
+    scheduler_started = "Scheduler for"
+    wait_for(lambda: scheduler_started in worker.log.read_text(), 20, "scheduler")
+    server.stop()
+    wait_for(lambda: "raised an exception" in worker.log.read_text(), 20, "scheduler's end")
+    server.start()
+    wait_for(lambda: worker.log.read_text().count(scheduler_started) == 2, 20, "new scheduler")
+
+    app = make_queued_app(REDIS_URL=server.url)
+    assert register(app, actions)[0].status_code == 303
+    wait_for(lambda: worker.events("job_retry"), 20, "failed first try")
+    back = mail_server(port=port)
+    wait_for(lambda: back.handler.to(NEW_ACCOUNT["email"]), 20, "mail after the retry")
+
+
 def test_a_job_failing_every_try_stays_failed_and_is_logged_with_its_request_id(
     make_queued_app, start_worker, actions, queue_name, redis_conn
 ):

@@ -60,6 +60,20 @@ class AppWorker(SimpleWorker):
         self.stop_signalled = True
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        """RQ's check every 10 minutes, and at once when the scheduler process has died.
+
+        The scheduler exits on a lost connection; RQ starts it again only at its next
+        maintenance, and until then no retry is put back on the queue. The worker's own
+        loop goes round again as it reconnects, so this starts it once Redis is back.
+        """
+        scheduler = self.scheduler
+        process = scheduler._process if scheduler is not None else None
+        if process is not None and not process.is_alive():
+            return True
+        return bool(super().should_run_maintenance_tasks)
+
     def subscribe(self) -> None:
         """RQ's channel for commands (stop a job, shut down), read by a thread of its own.
 
