@@ -68,8 +68,8 @@ class AppWorker(SimpleWorker):
         maintenance, and until then no retry is put back on the queue. The worker's own
         loop goes round again as it reconnects, so this starts it once Redis is back.
         """
-        scheduler = self.scheduler
-        process = scheduler._process if scheduler is not None else None
+        # RQ's own check reads the same attribute (typed there as only ever None).
+        process = getattr(self.scheduler, "_process", None)
         if process is not None and not process.is_alive():
             return True
         return bool(super().should_run_maintenance_tasks)
