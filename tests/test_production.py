@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -153,6 +154,24 @@ def test_mailed_link_tokens_stay_out_of_the_access_log(server):
     assert token not in text
     access = [json.loads(line) for line in text.splitlines() if "[token]" in line]
     assert [line["logger"] for line in access] == ["gunicorn.access"] * 2
+
+
+@pytest.mark.parametrize("chunk", [b"ZZ\r\n{}\r\n", b"2\r\n{}XX", b"-2\r\n{}\r\n"])
+def test_a_body_gunicorn_cannot_read_is_a_400(server, chunk):
+    """A malformed chunked body reaches the view as gunicorn's error: the client's, not ours."""
+    base, log = server
+    port = int(base.rsplit(":", 1)[1])
+    head = (
+        b"POST /auth/login HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head + chunk + b"0\r\n\r\n")
+        answer = connection.makefile("rb").read()
+    assert answer.split(maxsplit=2)[1] == b"400", answer[:200]
+    assert b"The request body could not be read." in answer
+    assert "Traceback" not in log.read_text()
 
 
 def flask_command(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

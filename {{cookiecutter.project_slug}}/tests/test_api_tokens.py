@@ -97,6 +97,12 @@ def test_a_missing_or_unknown_token_is_refused(app, header):
     assert refused.json["status"] == 401
 
 
+@pytest.mark.parametrize("token_id", ["2147483648", "9223372036854775808", "9" * 30])
+def test_a_token_id_past_the_databases_integer_is_not_found(alice, token_id):
+    revoke = alice.post(f"{TOKENS}/{token_id}/revoke", {}, form_page=TOKENS)
+    assert revoke.status_code == 404
+
+
 def test_a_read_token_cannot_write(alice, app):
     token = make_token(alice, scopes=("read",))
     refused = app.test_client().post("/api/v1/notes", json={"title": "x"}, headers=bearer(token))

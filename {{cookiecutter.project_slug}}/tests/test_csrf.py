@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 from flask import session
+from flask_wtf.file import FileField
+from wtforms import StringField
 
-from {{ cookiecutter.package_name }}.core.csrf import csrf
+from {{ cookiecutter.package_name }}.core.csrf import CsrfForm, csrf
 from {{ cookiecutter.package_name }}.core.sessions import end_session, rotate_session
 
 FORM = "/api/probe/form"  # a form page; its POST is checked by CSRFProtect (see conftest.probe)
@@ -225,3 +228,30 @@ def test_the_csrf_secret_is_never_stored_in_redis(csrf_app, redis_conn):
     client.get(FORM)
     (key,) = stored_keys(redis_conn, csrf_app)
     assert b"csrf" not in redis_conn.get(key)
+
+
+class NoteForm(CsrfForm):
+    title = StringField()
+
+
+class AttachmentForm(CsrfForm):
+    title = StringField()
+    attachment = FileField()
+
+
+@pytest.mark.parametrize(
+    ("form_class", "kept"), [(NoteForm, set()), (AttachmentForm, {"attachment"})]
+)
+def test_files_reach_file_fields_only(make_app, form_class, kept):
+    """A file sent under a text field's name is no text: a form of text fields gets no file."""
+    app = make_app()
+
+    @app.post("/test/form")
+    @csrf.exempt
+    def post_form():
+        form = form_class(meta={"csrf": False})
+        return {name: type(field.data).__name__ for name, field in form._fields.items()}
+
+    files = {"title": (io.BytesIO(b"x"), "t.txt"), "attachment": (io.BytesIO(b"y"), "a.txt")}
+    got = app.test_client().post("/test/form", data=files).json
+    assert {name for name, kind in got.items() if kind == "FileStorage"} == kept

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import redis
 from flask import abort
+from gunicorn.http.errors import InvalidChunkSize
+
+from {{ cookiecutter.package_name }}.core.csrf import csrf
 
 
 def test_not_found_page_is_html(client, app):
@@ -88,3 +91,18 @@ def test_forbidden_page(make_app):
     response = app.test_client().get("/forbidden")
     assert response.status_code == 403
     assert "403 · Forbidden" in response.get_data(as_text=True)
+
+
+def test_a_body_the_server_cannot_read_is_a_400(make_app):
+    """gunicorn raises its parse errors (a malformed chunk) into the view reading the body;
+    it has loaded them before the app, as this module has."""
+    app = make_app(PROPAGATE_EXCEPTIONS=False)
+
+    @app.post("/test/body")
+    @csrf.exempt
+    def read_body():
+        raise InvalidChunkSize(b"ZZ")
+
+    response = app.test_client().post("/test/body", headers={"Accept": "text/html"})
+    assert response.status_code == 400
+    assert "The request body could not be read." in response.get_data(as_text=True)

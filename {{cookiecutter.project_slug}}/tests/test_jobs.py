@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import secrets
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,11 +27,13 @@ from flask import Blueprint, Flask
 from prometheus_client import REGISTRY
 from rq import Queue
 from rq.registry import FailedJobRegistry
+from rq.scheduler import RQScheduler
 
 from conftest import PASSWORD, Mailbox
 from {{ cookiecutter.package_name }}.auth.smtp import send
 from {{ cookiecutter.package_name }}.core.dev_redis import free_port
 from {{ cookiecutter.package_name }}.jobs import runs_inline
+from {{ cookiecutter.package_name }}.jobs.worker import AppWorker
 
 PROJECT = Path(__file__).resolve().parent.parent
 # The retries' waits in these tests: one second each, so a test sees several tries.
@@ -244,6 +248,32 @@ def test_after_a_redis_outage_the_retries_are_put_back_again(
     wait_for(lambda: worker.events("job_retry"), 20, "failed first try")
     back = mail_server(port=port)
     wait_for(lambda: back.handler.to(NEW_ACCOUNT["email"]), 20, "mail after the retry")
+
+
+def test_a_dead_scheduler_another_workers_replaced_is_left_to_rqs_next_maintenance(
+    make_queued_app, redis_url, queue_name
+):
+    """After an outage the scheduler that takes the lock may be another worker's: this one
+    then stops trying to start its own before every job."""
+    connection = redis.Redis.from_url(redis_url)
+    queue = Queue(queue_name, connection=connection)
+    others = RQScheduler([queue], connection=connection)
+    others.acquire_locks()
+    assert others.acquired_locks
+    worker = AppWorker(make_queued_app(), [queue], connection=connection)
+    worker.scheduler = RQScheduler([queue], connection=connection)
+    ended = multiprocessing.Process(target=int)
+    ended.start()
+    ended.join()
+    worker.scheduler._process = ended  # as RQ leaves the process of a scheduler that died
+    worker.last_cleaned_at = datetime.now(UTC)
+    try:
+        assert worker.should_run_maintenance_tasks
+        worker.run_maintenance_tasks()  # cannot take the lock: the other scheduler holds it
+        assert not worker.should_run_maintenance_tasks
+    finally:
+        others.release_locks()
+        connection.close()
 
 
 def test_a_job_failing_every_try_stays_failed_and_is_logged_with_its_request_id(

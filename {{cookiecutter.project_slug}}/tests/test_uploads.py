@@ -229,6 +229,19 @@ def test_uploads_are_throttled_per_address(make_uploader):
 {%- endif %}
 
 
+def test_only_a_post_uploads(uploader):
+    """HEAD is routed with GET: it answers as the page does, and takes no file (no CSRF
+    check or upload limit applies to it)."""
+    data = {"file": (io.BytesIO(b"x"), "a.txt")}
+    response = uploader.open("/upload", method="HEAD", data=data)
+    assert response.status_code == 200
+    page = uploader.get("/upload").get_data(as_text=True)
+    assert "Uploaded" not in page and "Checked" not in page
+{%- if cookiecutter.auth == "yes" %}
+    assert stored_files(uploader) == []
+{%- endif %}
+
+
 def test_other_file_types_are_refused(uploader):
     response = upload(uploader, "run.sh")
     assert response.status_code == 400

@@ -11,6 +11,8 @@ from {{ cookiecutter.package_name }}.auth.models import utcnow
 from {{ cookiecutter.package_name }}.core.database import db
 
 SCOPES = ("read", "write")
+# The database's integer: ids (and page offsets) past it find nothing, rather than overflow.
+MAX_ID = 2**31 - 1
 
 
 class AccessToken(db.Model):  # type: ignore[name-defined,misc]

@@ -15,11 +15,9 @@ from {{ cookiecutter.package_name }}.core.database import db
 
 from .bearer import requires, token_user
 from .blueprint import JSON, blp
-from .models import Note
+from .models import MAX_ID, Note
 from .schemas import NoteSchema, NoteUpdateSchema, UserSchema
 
-# The database's integer: ids and page offsets past it find nothing, rather than overflow.
-MAX_ID = 2**31 - 1
 # The query parameters of flask-smorest's pagination.
 PAGE_PARAMETERS = {"page", "page_size"}
 

@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.auth.sudo import sudo_required
 from . import tokens
 from .docs import pages
 from .forms import NewTokenForm
+from .models import MAX_ID
 
 
 def tokens_page(
@@ -45,7 +46,7 @@ def tokens_list() -> ResponseReturnValue:
     return tokens_page(NewTokenForm(formdata=None), new_token=token)
 
 
-@pages.route("/auth/tokens/<int:token_id>/revoke", methods=["POST"])
+@pages.route(f"/auth/tokens/<int(max={MAX_ID}):token_id>/revoke", methods=["POST"])
 @login_required
 @sudo_required(form_page="api_pages.tokens_list")
 def revoke_token(token_id: int) -> ResponseReturnValue:

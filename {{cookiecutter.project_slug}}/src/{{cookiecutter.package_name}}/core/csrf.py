@@ -24,7 +24,7 @@ from flask_wtf import FlaskForm
 from itsdangerous import BadData, BadSignature, SignatureExpired, Signer, URLSafeTimedSerializer
 from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
-from wtforms import Field, FileField
+from wtforms import Field, FieldList, FileField, FormField
 from wtforms.csrf.core import CSRF
 from wtforms.form import BaseForm
 from wtforms.validators import ValidationError
@@ -204,6 +204,18 @@ class FormCsrf(CSRF):
             raise ValidationError(exc.description) from exc
 
 
+def file_field_names(form: BaseForm) -> set[str] | None:
+    """The names a form reads files under: its file fields'; None (any name) when it nests
+    fields, in a FieldList or FormField, which keep the files as Flask-WTF gives them."""
+    names = set()
+    for field in form:
+        if isinstance(field, FieldList | FormField):
+            return None
+        if isinstance(field, FileField):
+            names.add(field.name)
+    return names
+
+
 class CsrfForm(FlaskForm):
     """Flask-WTF's form, with this module's tokens; the base of the app's forms."""
 
@@ -220,15 +232,15 @@ class CsrfForm(FlaskForm):
             if has_request_context() and request.is_json and request.method in SUBMIT_METHODS:
                 raise UnsupportedMediaType("This form takes form fields, not a JSON document.")
             data = super().wrap_formdata(form, formdata)  # type: ignore[misc]
-            if isinstance(data, CombinedMultiDict) and data.dicts[0] is request.files:
-                # Flask-WTF hands every uploaded file to the form: one sent under a text
-                # field's name would reach that field's validators as a file, not text.
-                names = {field.name for field in form if isinstance(field, FileField)}
-                files = [item for item in request.files.items(multi=True) if item[0] in names]
-                if not files:
-                    return request.form
+            names = file_field_names(form)
+            if names is None or not isinstance(data, CombinedMultiDict):
+                return data
+            # Flask-WTF hands every uploaded file to the form: one sent under a text
+            # field's name would reach that field's validators as a file, not text.
+            files = [item for item in request.files.items(multi=True) if item[0] in names]
+            if files:
                 return CombinedMultiDict((MultiDict(files), request.form))
-            return data
+            return request.form or None  # None: as Flask-WTF answers for an empty form
 
 
 def init_app(app: Flask) -> None:

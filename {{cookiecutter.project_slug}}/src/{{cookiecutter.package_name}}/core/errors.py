@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, SecurityError
 
 # Headers that describe the error body itself; ours replaces it.
 BODY_HEADERS = {"content-type", "content-length"}
@@ -107,6 +108,11 @@ def become_error_page(app: Flask, response: Response, error: HTTPException) -> N
     response.set_data(page.get_data())
 
 
+def unreadable_body(error: Exception) -> Response:
+    """The server could not read the body the client sent (a malformed chunk): a 400."""
+    return render_error(BadRequest("The request body could not be read."))
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers.
 
@@ -115,3 +121,9 @@ def init_app(app: Flask) -> None:
     """
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(InternalServerError, handle_unexpected)
+    # gunicorn raises these into the view that reads a body it cannot parse. It has loaded
+    # them before it loads the app; importing them here would slow every other start-up.
+    server_errors = sys.modules.get("gunicorn.http.errors")
+    if server_errors is not None:
+        for error in (server_errors.ParseException, server_errors.NoMoreData):
+            app.register_error_handler(error, unreadable_body)

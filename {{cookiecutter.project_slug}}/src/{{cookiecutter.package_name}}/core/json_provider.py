@@ -65,6 +65,8 @@ class JSONProvider(DefaultJSONProvider):
         if isinstance(s, bytes | bytearray):
             # Strictly: the standard parser would let UTF-8-encoded surrogates through.
             s = s.decode(json.detect_encoding(s))
+        elif LONE_SURROGATE.search(s):
+            raise ValueError(NOT_TEXT)
         try:
             value = super().loads(s, **kwargs)
         except RecursionError as exc:

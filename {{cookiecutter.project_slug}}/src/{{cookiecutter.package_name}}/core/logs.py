@@ -44,7 +44,10 @@ class HideSignedTokens(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Always keep the record; only hide tokens."""
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format: logging's emit() reports it
+            return True
         if SIGNED_TOKEN.search(message):
             record.msg, record.args = SIGNED_TOKEN.sub(REDACTED, message), None
         return True

@@ -74,6 +74,15 @@ class AppWorker(SimpleWorker):
             return True
         return bool(super().should_run_maintenance_tasks)
 
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance; a dead scheduler it could not start again (another worker's
+        holds the lock) is left to RQ's own retry at its next maintenance."""
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        scheduler = self.scheduler
+        process = getattr(scheduler, "_process", None)
+        if scheduler is not None and process is not None and not process.is_alive():
+            scheduler._process = None
+
     def subscribe(self) -> None:
         """RQ's channel for commands (stop a job, shut down), read by a thread of its own.
 

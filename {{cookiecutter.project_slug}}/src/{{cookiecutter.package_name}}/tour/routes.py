@@ -188,7 +188,7 @@ def upload_page() -> str:
 @limiter.limit(upload_limit, key_func=upload_key, methods=["POST"])
 def upload() -> ResponseReturnValue:
     """Keep an uploaded file in the user's own folder, within their quota."""
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD, which Flask routes with it
         return upload_page()
     try:
         file, name = checked_upload()
@@ -247,7 +247,7 @@ def upload() -> ResponseReturnValue:
     Files kept for anonymous visitors could not be bounded (a new session is a new
     quota), so without accounts nothing is written to disk.
     """
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD, which Flask routes with it
         return upload_page()
     try:
         file, name = checked_upload()
