@@ -232,8 +232,10 @@ class CsrfForm(FlaskForm):
             if has_request_context() and request.is_json and request.method in SUBMIT_METHODS:
                 raise UnsupportedMediaType("This form takes form fields, not a JSON document.")
             data = super().wrap_formdata(form, formdata)  # type: ignore[misc]
+            if not isinstance(data, CombinedMultiDict):  # no files: most forms, every GET
+                return data
             names = file_field_names(form)
-            if names is None or not isinstance(data, CombinedMultiDict):
+            if names is None:
                 return data
             # Flask-WTF hands every uploaded file to the form: one sent under a text
             # field's name would reach that field's validators as a file, not text.

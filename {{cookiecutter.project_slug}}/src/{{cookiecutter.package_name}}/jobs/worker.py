@@ -68,20 +68,20 @@ class AppWorker(SimpleWorker):
         maintenance, and until then no retry is put back on the queue. The worker's own
         loop goes round again as it reconnects, so this starts it once Redis is back.
         """
-        # RQ's own check reads the same attribute (typed there as only ever None).
-        process = getattr(self.scheduler, "_process", None)
-        if process is not None and not process.is_alive():
-            return True
-        return bool(super().should_run_maintenance_tasks)
+        return self.scheduler_died() or bool(super().should_run_maintenance_tasks)
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance; a dead scheduler it could not start again (another worker's
         holds the lock) is left to RQ's own retry at its next maintenance."""
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
-        scheduler = self.scheduler
-        process = getattr(scheduler, "_process", None)
-        if scheduler is not None and process is not None and not process.is_alive():
-            scheduler._process = None
+        if self.scheduler is not None and self.scheduler_died():
+            self.scheduler._process = None
+
+    def scheduler_died(self) -> bool:
+        """Whether RQ's scheduler process has ended."""
+        # RQ's own check reads the same attribute (typed there as only ever None).
+        process = getattr(self.scheduler, "_process", None)
+        return process is not None and not process.is_alive()
 
     def subscribe(self) -> None:
         """RQ's channel for commands (stop a job, shut down), read by a thread of its own.
