@@ -174,6 +174,30 @@ def test_a_body_gunicorn_cannot_read_is_a_400(server, chunk):
     assert "Traceback" not in log.read_text()
 
 
+def test_a_chunked_body_past_the_limit_is_a_413(server):
+    """A chunked body (no length to refuse up front) over MAX_CONTENT_LENGTH (2 MB) is refused
+    as too large, not read cut at the limit (a form missing its fields: a 400)."""
+    base, log = server
+    port = int(base.rsplit(":", 1)[1])
+    head = (
+        b"POST /auth/login HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"a" * 64 * 1024)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head)
+        try:  # the server may stop reading (and close) once it has refused the body
+            for _ in range(48):  # 3 MB
+                connection.sendall(chunk)
+            connection.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass
+        answer = connection.makefile("rb").read()
+    assert answer.split(maxsplit=2)[1] == b"413", answer[:200]
+    assert "Traceback" not in log.read_text()
+
+
 def flask_command(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     """``flask <args>`` in the project folder (its .flaskenv read), production settings."""
     base = {key: value for key, value in os.environ.items() if not key.startswith("FLASK_")}

@@ -104,6 +104,44 @@ def test_listed_origins_may_call_the_api(make_app, monkeypatch, setting):
     assert "Access-Control-Allow-Origin" not in client.get("/", headers={"Origin": ORIGIN}).headers
 
 
+def test_a_listed_origin_reads_the_apis_errors_too(make_app, monkeypatch):
+    """An unknown path or a wrong method matches no API route, yet its problem is readable
+    by a listed origin: its client sees the 404 or 405, not a CORS failure."""
+    monkeypatch.setenv("API_CORS_ORIGINS", ORIGIN)
+    client = make_app().test_client()
+    for answer, status in (
+        (client.get("/api/v1/no-such-thing", headers={"Origin": ORIGIN}), 404),
+        (client.delete("/api/v1/status", headers={"Origin": ORIGIN}), 405),
+    ):
+        assert answer.status_code == status and answer.mimetype == PROBLEM
+        assert answer.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert "Origin" in answer.headers["Vary"]
+    other = client.get("/api/v1/no-such-thing", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/api/v1/status", {"GET"}),
+{%- if cookiecutter.auth == "yes" %}
+        ("/api/v1/notes", {"GET", "POST"}),
+        ("/api/v1/notes/1", {"GET", "PATCH", "DELETE"}),
+{%- endif %}
+    ],
+)
+def test_a_preflight_offers_the_methods_of_its_url(make_app, monkeypatch, path, methods):
+    monkeypatch.setenv("API_CORS_ORIGINS", ORIGIN)
+    client = make_app().test_client()
+    preflight = client.options(
+        path, headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+    )
+    offered = {
+        method.strip() for method in preflight.headers["Access-Control-Allow-Methods"].split(",")
+    }
+    assert offered - {"HEAD", "OPTIONS"} == methods
+
+
 def test_an_address_is_throttled(make_app):
     client = make_app(API_ADDRESS_RATE_LIMIT="2 per minute").test_client()
     for _ in range(2):

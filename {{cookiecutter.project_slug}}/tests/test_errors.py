@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+
+import pytest
 import redis
-from flask import abort
+from flask import abort, request
 from gunicorn.http.errors import InvalidChunkSize
 
 from {{ cookiecutter.package_name }}.core.csrf import csrf
@@ -106,3 +110,37 @@ def test_a_body_the_server_cannot_read_is_a_400(make_app):
     response = app.test_client().post("/test/body", headers={"Accept": "text/html"})
     assert response.status_code == 400
     assert "The request body could not be read." in response.get_data(as_text=True)
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize("kind", ["form", "json"])
+def test_a_chunked_body_past_the_limit_is_a_413(make_app, kind):
+    """A body with no length (chunked, which the server ends) is refused whole when it is
+    too large, not handed to the view cut at the limit; one that fits is read whole."""
+    app = make_app(MAX_CONTENT_LENGTH=1000)
+
+    @app.post("/test/body")
+    @csrf.exempt
+    def read_body():
+        data = request.form["text"] if kind == "form" else request.get_json()["text"]
+        return str(len(data))
+
+    def send(size):
+        text = "a" * size
+        body = f"text={text}" if kind == "form" else json.dumps({"text": text})
+        return app.test_client().post(
+            "/test/body",
+            input_stream=io.BytesIO(body.encode()),
+            content_type=FORM if kind == "form" else "application/json",
+            # As gunicorn passes a chunked body on: no length, and the stream ends with it.
+            headers={"Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+
+    assert send(5000).status_code == 413
+    assert send(1000).status_code == 413  # the limit's worth of text, and the rest of the body
+    # A body of exactly 1000 bytes.
+    at_limit = 1000 - len("text=" if kind == "form" else json.dumps({"text": ""}))
+    assert send(at_limit).get_data(as_text=True) == str(at_limit)

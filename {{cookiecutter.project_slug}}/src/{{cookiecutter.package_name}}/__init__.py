@@ -18,6 +18,7 @@ from .core import (
     logs,
     middleware,
     redis_client,
+    request_body,
     sessions,
     template_globals,
     url_cache,
@@ -47,6 +48,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     template_globals.init_app(app)
     url_cache.init_app(app)
     errors.init_app(app)
+    request_body.init_app(app)
     health.init_app(app)
 {%- if cookiecutter.auth == "yes" %}
     from .core import database

@@ -13,8 +13,8 @@ per-address throttle are the blueprint's hooks, so no other page pays for them.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 {% if cookiecutter.auth == "yes" %}
 from {{ cookiecutter.package_name }}.auth.cli import users_cli
 from {{ cookiecutter.package_name }}.auth.signals import account_deleted
@@ -65,6 +65,12 @@ def require_json() -> None:
         raise UnsupportedMediaType("The API takes JSON bodies (Content-Type: application/json).")
 
 
+def render_api_error(error: HTTPException, code: int) -> Response:
+    """A problem a listed origin may read, also where no API route was matched (an unknown
+    path, a wrong method), so a browser's client sees the 404 or 405, not a CORS failure."""
+    return allow_origin(render_problem(error, code))
+
+
 blp.before_request(throttle_address)
 blp.before_request(require_json)
 blp.after_request(allow_origin)
@@ -83,7 +89,7 @@ def init_app(app: Flask) -> None:
     app.extensions[SPEC] = api
     app.register_blueprint(pages)
     # The API's own paths; other JSON under /api/ (a tour's example) keeps the core's errors.
-    errors.render_path(app, PREFIX, render_problem)
+    errors.render_path(app, PREFIX, render_api_error)
     # The API authenticates with a header a cross-site form cannot send, not with cookies.
     for endpoint, view in app.view_functions.items():
         if endpoint.startswith(f"{blp.name}."):

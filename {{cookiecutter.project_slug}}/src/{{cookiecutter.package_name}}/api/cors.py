@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Response, current_app, request
 
 ALLOWED_HEADERS = "Authorization, Content-Type"
-ALLOWED_METHODS = "GET, POST, PATCH, PUT, DELETE"
 EXPOSED_HEADERS = "X-Pagination, Retry-After, WWW-Authenticate"
 # Seconds a browser may keep a preflight's answer.
 PREFLIGHT_MAX_AGE = "600"
@@ -25,7 +24,8 @@ def allow_origin(response: Response) -> Response:
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-        response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+        # Flask answers OPTIONS with the methods this URL takes (Allow): those, no others.
+        response.headers["Access-Control-Allow-Methods"] = response.headers.get("Allow", "")
         response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
         response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
     return response
