@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import click
@@ -238,6 +239,40 @@ def test_deleting_the_account(alice, app, client, mailbox):
     # The address is free again.
     assert alice.register().headers["Location"] == "/auth/check-email"
     assert "Check your inbox" in page(client, "/auth/check-email")
+
+
+def test_an_account_deleted_from_two_browsers_at_once_is_mailed_once(
+    database_url, make_auth_app, mailbox
+):
+    """Both requests pass the password check before either deletes; one mail, no error."""
+    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
+    alice = AuthActions(app.test_client(), mailbox)
+    alice.signup()
+    alice.login()
+    phone = second_browser(app, mailbox)
+    tokens = [csrf_token(browser.client, "/auth/delete") for browser in (alice, phone)]
+    start = threading.Barrier(2)
+    answers = []
+
+    def delete(browser, token):
+        start.wait()
+        data = {"password": PASSWORD, "csrf_token": token}
+        answers.append(browser.client.post("/auth/delete", data=data))
+
+    browsers = zip((alice, phone), tokens, strict=True)
+    threads = [threading.Thread(target=delete, args=pair) for pair in browsers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answer.status_code for answer in answers) == [302, 302]
+    deleted = [
+        message
+        for message in mailbox.messages
+        if message["Subject"].startswith("Your account was deleted")
+    ]
+    assert len(deleted) == 1
+    assert user_id(app, "alice") is None
 
 
 def user_id(app, username: str) -> int | None:

@@ -142,6 +142,16 @@ def test_a_preflight_offers_the_methods_of_its_url(make_app, monkeypatch, path, 
     assert offered - {"HEAD", "OPTIONS"} == methods
 
 
+def test_a_preflight_to_an_unknown_path_is_offered_nothing(make_app, monkeypatch):
+    monkeypatch.setenv("API_CORS_ORIGINS", ORIGIN)
+    client = make_app().test_client()
+    preflight = client.options(
+        "/api/v1/no-such-thing", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 404
+    assert "Access-Control-Allow-Methods" not in preflight.headers
+
+
 def test_an_address_is_throttled(make_app):
     client = make_app(API_ADDRESS_RATE_LIMIT="2 per minute").test_client()
     for _ in range(2):

@@ -9,6 +9,7 @@ import pytest
 import redis
 from flask import abort, request
 from gunicorn.http.errors import InvalidChunkSize
+from werkzeug.test import encode_multipart
 
 from {{ cookiecutter.package_name }}.core.csrf import csrf
 
@@ -112,10 +113,17 @@ def test_a_body_the_server_cannot_read_is_a_400(make_app):
     assert "The request body could not be read." in response.get_data(as_text=True)
 
 
-FORM = "application/x-www-form-urlencoded"
+def chunked_body(kind: str, text: str) -> tuple[bytes, str]:
+    """A body carrying ``text`` in the field "text", and its content type."""
+    if kind == "json":
+        return json.dumps({"text": text}).encode(), "application/json"
+    if kind == "multipart":
+        boundary, body = encode_multipart({"text": text}, boundary="b0undary")
+        return body, f"multipart/form-data; boundary={boundary}"
+    return f"text={text}".encode(), "application/x-www-form-urlencoded"
 
 
-@pytest.mark.parametrize("kind", ["form", "json"])
+@pytest.mark.parametrize("kind", ["form", "multipart", "json"])
 def test_a_chunked_body_past_the_limit_is_a_413(make_app, kind):
     """A body with no length (chunked, which the server ends) is refused whole when it is
     too large, not handed to the view cut at the limit; one that fits is read whole."""
@@ -124,23 +132,23 @@ def test_a_chunked_body_past_the_limit_is_a_413(make_app, kind):
     @app.post("/test/body")
     @csrf.exempt
     def read_body():
-        data = request.form["text"] if kind == "form" else request.get_json()["text"]
+        data = request.get_json()["text"] if kind == "json" else request.form["text"]
         return str(len(data))
 
     def send(size):
-        text = "a" * size
-        body = f"text={text}" if kind == "form" else json.dumps({"text": text})
+        body, content_type = chunked_body(kind, "a" * size)
         return app.test_client().post(
             "/test/body",
-            input_stream=io.BytesIO(body.encode()),
-            content_type=FORM if kind == "form" else "application/json",
+            input_stream=io.BytesIO(body),
+            content_type=content_type,
             # As gunicorn passes a chunked body on: no length, and the stream ends with it.
             headers={"Transfer-Encoding": "chunked"},
             environ_overrides={"wsgi.input_terminated": True},
         )
 
-    assert send(5000).status_code == 413
-    assert send(1000).status_code == 413  # the limit's worth of text, and the rest of the body
-    # A body of exactly 1000 bytes.
-    at_limit = 1000 - len("text=" if kind == "form" else json.dumps({"text": ""}))
+    # The longest text whose body is 1000 bytes.
+    at_limit = max(n for n in range(1000) if len(chunked_body(kind, "a" * n)[0]) <= 1000)
+    assert len(chunked_body(kind, "a" * at_limit)[0]) == 1000
     assert send(at_limit).get_data(as_text=True) == str(at_limit)
+    assert send(at_limit + 1).status_code == 413
+    assert send(5000).status_code == 413

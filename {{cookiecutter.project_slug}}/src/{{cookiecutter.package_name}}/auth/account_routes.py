@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from flask import abort, current_app, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import delete
 
 from {{ cookiecutter.package_name }}.core.database import db
 from {{ cookiecutter.package_name }}.core.sessions import current_session_id, end_session
@@ -19,6 +20,7 @@ from .current_user import login_required, the_user
 from .events import security_event
 from .forms import DeleteAccountForm
 from .login_routes import logout
+from .models import User
 from .passwords import accepted_form
 from .signals import account_deleted
 from .sudo import sudo_required
@@ -91,14 +93,17 @@ def delete_account() -> ResponseReturnValue:
         signed_in_sessions.end_all_sessions(user_id)
         # The proxy's documented way to reach the app behind it, as Flask's own signals do.
         account_deleted.send(current_app._get_current_object(), user_id=user_id)  # type: ignore[attr-defined]
-        db.session.delete(user)
+        # Two requests sent at once (a double click, two devices) both get this far: only
+        # the one whose DELETE removed the row reports it and mails the user.
+        removed = db.session.scalar(delete(User).where(User.id == user_id).returning(User.id))
         db.session.commit()
         end_session()
         g.user = None
-        security_event("account_deleted", "Account deleted", user_id=user_id)
         flash("Your account and everything in it are deleted.", "info")
-        if not emails.send_account_deleted(username, address):
-            flash("We could not send the confirmation mail.", "warning")
+        if removed is not None:
+            security_event("account_deleted", "Account deleted", user_id=user_id)
+            if not emails.send_account_deleted(username, address):
+                flash("We could not send the confirmation mail.", "warning")
         return redirect(url_for("main.index"))
     status = 400 if form.errors else 200
     return render_template("auth/delete.html", form=form), status

@@ -8,7 +8,7 @@ broken document: a 400) where the client should hear that it sent too much.
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, cast
 
 from flask import Flask, Request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -17,14 +17,23 @@ from werkzeug.wsgi import LimitedStream
 
 
 class CappedBody(LimitedStream):
-    """A stream of at most MAX_CONTENT_LENGTH bytes that refuses a longer body when read whole."""
+    """A stream of at most MAX_CONTENT_LENGTH bytes: a 413 once the body goes past them."""
+
+    def on_exhausted(self) -> None:
+        """A read at the limit: the body may end right there; one byte more means it did not."""
+        try:
+            more = self._stream.read(1)
+        except (OSError, ValueError) as error:  # as Werkzeug's own reads: the client's fault
+            self.on_disconnect(error=error)
+            return
+        if more:
+            raise RequestEntityTooLarge()
 
     def readall(self) -> bytes:
-        """The whole body, or a 413 if there is more of it than the limit."""
+        """The whole body, or a 413 (Werkzeug's stops at the limit without a word)."""
         body = super().readall()
-        # A body may end right at the limit; one byte more means it did not.
-        if self.is_exhausted and self._stream.read(1):
-            raise RequestEntityTooLarge()
+        if body and self.is_exhausted:
+            self.on_exhausted()
         return body
 
 
@@ -43,7 +52,7 @@ class CappedRequest(Request):
             or self.content_length is not None
         ):
             return super().stream
-        return CappedBody(environ["wsgi.input"], limit, is_max=True)  # type: ignore[return-value]
+        return cast("IO[bytes]", CappedBody(environ["wsgi.input"], limit, is_max=True))
 
 
 def init_app(app: Flask) -> None:
