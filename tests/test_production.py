@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -156,19 +157,30 @@ def test_mailed_link_tokens_stay_out_of_the_access_log(server):
     assert [line["logger"] for line in access] == ["gunicorn.access"] * 2
 
 
-@pytest.mark.parametrize("chunk", [b"ZZ\r\n{}\r\n", b"2\r\n{}XX", b"-2\r\n{}\r\n"])
-def test_a_body_gunicorn_cannot_read_is_a_400(server, chunk):
-    """A malformed chunked body reaches the view as gunicorn's error: the client's, not ours."""
-    base, log = server
-    port = int(base.rsplit(":", 1)[1])
+def post_chunked(base: str, chunks: Iterable[bytes]) -> bytes:
+    """POST a login form sent as these raw chunks (the last chunk added); the whole answer."""
     head = (
         b"POST /auth/login HTTP/1.1\r\nHost: localhost\r\n"
         b"Content-Type: application/x-www-form-urlencoded\r\n"
         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
+    port = int(base.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(head + chunk + b"0\r\n\r\n")
-        answer = connection.makefile("rb").read()
+        connection.sendall(head)
+        try:  # the server may stop reading (and close) once it has refused the body
+            for chunk in chunks:
+                connection.sendall(chunk)
+            connection.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass
+        return connection.makefile("rb").read()
+
+
+@pytest.mark.parametrize("chunk", [b"ZZ\r\n{}\r\n", b"2\r\n{}XX", b"-2\r\n{}\r\n"])
+def test_a_body_gunicorn_cannot_read_is_a_400(server, chunk):
+    """A malformed chunked body reaches the view as gunicorn's error: the client's, not ours."""
+    base, log = server
+    answer = post_chunked(base, [chunk])
     assert answer.split(maxsplit=2)[1] == b"400", answer[:200]
     assert b"The request body could not be read." in answer
     assert "Traceback" not in log.read_text()
@@ -178,22 +190,8 @@ def test_a_chunked_body_past_the_limit_is_a_413(server):
     """A chunked body (no length to refuse up front) over MAX_CONTENT_LENGTH (2 MB) is refused
     as too large, not read cut at the limit (a form missing its fields: a 400)."""
     base, log = server
-    port = int(base.rsplit(":", 1)[1])
-    head = (
-        b"POST /auth/login HTTP/1.1\r\nHost: localhost\r\n"
-        b"Content-Type: application/x-www-form-urlencoded\r\n"
-        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    )
     chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"a" * 64 * 1024)
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(head)
-        try:  # the server may stop reading (and close) once it has refused the body
-            for _ in range(48):  # 3 MB
-                connection.sendall(chunk)
-            connection.sendall(b"0\r\n\r\n")
-        except OSError:
-            pass
-        answer = connection.makefile("rb").read()
+    answer = post_chunked(base, [chunk] * 48)  # 3 MB
     assert answer.split(maxsplit=2)[1] == b"413", answer[:200]
     assert "Traceback" not in log.read_text()
 
