@@ -166,11 +166,8 @@ def post_chunked(base: str, chunks: Iterable[bytes]) -> bytes:
     )
     port = int(base.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall(head)
         try:  # the server may stop reading (and close) once it has refused the body
-            for chunk in chunks:
-                connection.sendall(chunk)
-            connection.sendall(b"0\r\n\r\n")
+            connection.sendall(head + b"".join(chunks) + b"0\r\n\r\n")
         except OSError:
             pass
         return connection.makefile("rb").read()

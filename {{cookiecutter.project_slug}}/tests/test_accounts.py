@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import PASSWORD, AuthActions, csrf_token
+from {{ cookiecutter.package_name }}.auth import signed_in_sessions
 from {{ cookiecutter.package_name }}.auth.models import User, utcnow
 from {{ cookiecutter.package_name }}.core.database import db
 
@@ -242,20 +243,29 @@ def test_deleting_the_account(alice, app, client, mailbox):
 
 
 def test_an_account_deleted_from_two_browsers_at_once_is_mailed_once(
-    database_url, make_auth_app, mailbox
+    database_url, make_auth_app, mailbox, monkeypatch
 ):
-    """Both requests pass the password check before either deletes; one mail, no error."""
-    app = make_auth_app(SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url)
+    """Both requests pass the password check before either deletes: one mail, no error."""
+    app = make_auth_app(
+        SQLALCHEMY_DATABASE_URI=None, DATABASE_URL=database_url, PASSWORD_HASH_CONCURRENCY=2
+    )
     alice = AuthActions(app.test_client(), mailbox)
     alice.signup()
     alice.login()
     phone = second_browser(app, mailbox)
     tokens = [csrf_token(browser.client, "/auth/delete") for browser in (alice, phone)]
-    start = threading.Barrier(2)
+    # Each request, past the password check, waits here for the other.
+    both_checked = threading.Barrier(2, timeout=10)
+    end_all_sessions = signed_in_sessions.end_all_sessions
+
+    def end_all_sessions_together(user_id, keep=None):
+        both_checked.wait()
+        return end_all_sessions(user_id, keep)
+
+    monkeypatch.setattr(signed_in_sessions, "end_all_sessions", end_all_sessions_together)
     answers = []
 
     def delete(browser, token):
-        start.wait()
         data = {"password": PASSWORD, "csrf_token": token}
         answers.append(browser.client.post("/auth/delete", data=data))
 
@@ -273,6 +283,8 @@ def test_an_account_deleted_from_two_browsers_at_once_is_mailed_once(
     ]
     assert len(deleted) == 1
     assert user_id(app, "alice") is None
+    with app.app_context():
+        db.engine.dispose()
 
 
 def user_id(app, username: str) -> int | None:

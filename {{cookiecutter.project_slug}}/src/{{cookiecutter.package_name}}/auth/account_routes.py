@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from flask import abort, current_app, flash, g, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from {{ cookiecutter.package_name }}.core.database import db
 from {{ cookiecutter.package_name }}.core.sessions import current_session_id, end_session
@@ -78,6 +78,23 @@ def sign_out_other_sessions() -> ResponseReturnValue:
     return redirect(url_for("auth.sessions"))
 
 
+def delete_user(user_id: int) -> bool:
+    """Delete the account's row and, first, what features keep for it (``account_deleted``);
+    False if another request deleted it meanwhile.
+
+    Two requests sent at once (a double click, two devices) both get this far. The row's
+    lock holds the second until the first has committed; it then finds no row and leaves
+    the reporting and the mail to the first. SQLite has no row locks: there the second
+    waits at its first write instead, and its DELETE finds nothing.
+    """
+    if db.session.scalar(select(User.id).where(User.id == user_id).with_for_update()) is None:
+        return False
+    # The proxy's documented way to reach the app behind it, as Flask's own signals do.
+    account_deleted.send(current_app._get_current_object(), user_id=user_id)  # type: ignore[attr-defined]
+    deleted = db.session.execute(delete(User).where(User.id == user_id))
+    return bool(getattr(deleted, "rowcount", 0))
+
+
 @login_required
 @sudo_required
 @per_address
@@ -91,16 +108,12 @@ def delete_account() -> ResponseReturnValue:
             return render_template("auth/delete.html", form=form), 400
         user_id, username, address = user.id, user.username, user.email
         signed_in_sessions.end_all_sessions(user_id)
-        # The proxy's documented way to reach the app behind it, as Flask's own signals do.
-        account_deleted.send(current_app._get_current_object(), user_id=user_id)  # type: ignore[attr-defined]
-        # Two requests sent at once (a double click, two devices) both get this far: only
-        # the one whose DELETE removed the row reports it and mails the user.
-        removed = db.session.scalar(delete(User).where(User.id == user_id).returning(User.id))
+        removed = delete_user(user_id)
         db.session.commit()
         end_session()
         g.user = None
         flash("Your account and everything in it are deleted.", "info")
-        if removed is not None:
+        if removed:
             security_event("account_deleted", "Account deleted", user_id=user_id)
             if not emails.send_account_deleted(username, address):
                 flash("We could not send the confirmation mail.", "warning")
