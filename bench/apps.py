@@ -92,3 +92,36 @@ def floor_app(package: str) -> Flask:
     app.post("/api/counter")(read_write)
     app.get("/api/counter")(read_only)
     return app
+
+
+class ConstantHeaders:
+    """A WSGI layer that appends the same headers to every response, and does nothing else."""
+
+    def __init__(self, wsgi_app, headers: list[tuple[str, str]]) -> None:
+        self.wsgi_app = wsgi_app
+        self.headers = headers
+
+    def __call__(self, environ, start_response):
+        added = self.headers
+
+        def start(status, headers, exc_info=None):
+            return start_response(status, headers + added, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+def headers_floor_app(package: str) -> Flask:
+    """The baked app without its WSGI middleware but sending the headers that middleware adds,
+    as constants (``ConstantHeaders``): the least any middleware sending them can cost.
+
+    The floor of the middleware target: gunicorn checks and writes every response header in
+    Python, and the client reads them, so headers cost a served page even from a layer that
+    does nothing else. gunicorn serves it as ``bench.apps:headers_floor_app('<package>')``.
+    """
+    app = importlib.import_module(package).create_app("production", {"WSGI_MIDDLEWARE": []})
+    middleware = importlib.import_module(f"{package}.core.middleware")
+    added = middleware.SecurityHeaders.from_config(app.wsgi_app, app.config).headers
+    app.wsgi_app = ConstantHeaders(
+        app.wsgi_app, [*added, ("X-Request-ID", middleware.new_request_id())]
+    )
+    return app

@@ -98,6 +98,7 @@ SERVERS = (
     "ours_light",
     "ours_nomw",
     "ours_nometrics",
+    "ours_headers",
 )
 
 
@@ -348,6 +349,7 @@ def main() -> int:
         # What FLASK_WSGI_MIDDLEWARE=[] makes of the served app.
         "ours_nomw": create_app("production", {"WSGI_MIDDLEWARE": []}),
         "ours_nometrics": create_app("production", {"WSGI_MIDDLEWARE": without_metrics(package)}),
+        "ours_headers": apps.headers_floor_app(package),
     }
     scenarios = json.loads(args.scenarios)
     # Sessions are made before any clock is on, with the apps as they are served.

@@ -121,6 +121,13 @@ SCENARIOS = [
         credential="counter",
     ),
     Scenario(
+        "headers_floor_untouched",
+        "ours without middleware, sending its headers (constants): page not using the session",
+        "ours_headers",
+        "/healthz",
+        credential="counter",
+    ),
+    Scenario(
         "ours_nometrics_untouched",
         "ours without metrics: page not using the session",
         "ours_nometrics",
@@ -139,6 +146,7 @@ RUN_ORDER = [
     "bare",
     "ours_untouched",
     "ours_nomw_untouched",
+    "headers_floor_untouched",
     "ours_nometrics_untouched",
     "stock_ro_norefresh",
     "floor_ro",
@@ -321,6 +329,12 @@ def floor_server(project: Path, redis_url: str) -> Server:
     return Server("floor", target, ROOT, production_env(project, redis_url))
 
 
+def headers_floor_server(project: Path, redis_url: str) -> Server:
+    """Ours without middleware, sending the middleware's headers as constants, from bench/."""
+    target = f"bench.apps:headers_floor_app({package_name(project)!r})"
+    return Server("ours_headers", target, ROOT, production_env(project, redis_url))
+
+
 def time_parts(project: Path, redis_url: str, scenarios: list[Scenario], quick: bool) -> dict:
     """bench/breakdown.py's in-process time per part, for the scenarios of the apps it loads."""
     wanted = {
@@ -390,6 +404,7 @@ def main() -> int:
             ours_server(project, redis_server.url, "ours"),
             ours_server(project, redis_server.url, "ours_light"),
             floor_server(project, redis_server.url),
+            headers_floor_server(project, redis_server.url),
             ours_server(project, redis_server.url, "ours_nomw"),
             ours_server(project, redis_server.url, "ours_nometrics"),
         ]

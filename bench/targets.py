@@ -99,6 +99,15 @@ SERVED = [
         "ours_untouched",
         "ours_nomw_untouched",
     ),
+    # Not a target of ours but the floor of the one above: the same headers sent by a layer
+    # that does nothing else. Where this misses, no middleware sending them can meet it.
+    Target(
+        "floor of the middleware overhead: its headers alone (constants, one closure) vs "
+        "ours without middleware, untouched page",
+        0.95,
+        "headers_floor_untouched",
+        "ours_nomw_untouched",
+    ),
     Target(
         "metrics overhead (ours vs ours without metrics, untouched page)",
         0.95,
