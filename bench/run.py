@@ -323,16 +323,11 @@ def ours_server(project: Path, redis_url: str, name: str) -> Server:
     return Server(name, "wsgi:app", project, env)
 
 
-def floor_server(project: Path, redis_url: str) -> Server:
-    """Bare Flask + our session interface, in the baked app's environment, from bench/."""
-    target = f"bench.apps:floor_app({package_name(project)!r})"
-    return Server("floor", target, ROOT, production_env(project, redis_url))
-
-
-def headers_floor_server(project: Path, redis_url: str) -> Server:
-    """Ours without middleware, sending the middleware's headers as constants, from bench/."""
-    target = f"bench.apps:headers_floor_app({package_name(project)!r})"
-    return Server("ours_headers", target, ROOT, production_env(project, redis_url))
+def baked_reference_server(name: str, factory: str, project: Path, redis_url: str) -> Server:
+    """A reference app of bench/apps.py built from the baked package (``factory('<package>')``,
+    e.g. the design floor), in the baked app's environment."""
+    target = f"bench.apps:{factory}({package_name(project)!r})"
+    return Server(name, target, ROOT, production_env(project, redis_url))
 
 
 def time_parts(project: Path, redis_url: str, scenarios: list[Scenario], quick: bool) -> dict:
@@ -403,8 +398,8 @@ def main() -> int:
             Server("stock_norefresh", "bench.apps:stock_norefresh_app", ROOT, reference_env),
             ours_server(project, redis_server.url, "ours"),
             ours_server(project, redis_server.url, "ours_light"),
-            floor_server(project, redis_server.url),
-            headers_floor_server(project, redis_server.url),
+            baked_reference_server("floor", "floor_app", project, redis_server.url),
+            baked_reference_server("ours_headers", "headers_floor_app", project, redis_server.url),
             ours_server(project, redis_server.url, "ours_nomw"),
             ours_server(project, redis_server.url, "ours_nometrics"),
         ]
