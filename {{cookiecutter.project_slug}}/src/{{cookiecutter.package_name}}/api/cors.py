@@ -23,10 +23,12 @@ def allow_origin(response: Response) -> Response:
         return response
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+        return response
     # Flask answers OPTIONS with the methods this URL takes (Allow): those, no others. An
     # unknown path has none, and its preflight gets nothing to go on.
     allow = response.headers.get("Allow")
-    if allow and request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+    if allow:
         response.headers["Access-Control-Allow-Methods"] = allow
         response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
         response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
