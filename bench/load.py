@@ -2,7 +2,7 @@
 
 Every server listens on 127.0.0.1 and gets the same worker flags, no config file and no
 access log, so only the apps differ. wrk loads one URL at a time; any error response
-fails the run.
+fails the run. The clients (wrk and Redis) run on one CPU and the servers on the others.
 """
 
 # The report speaks in ratios: the multiplication sign is meant.
@@ -10,6 +10,8 @@ fails the run.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import runpy
 import statistics
@@ -41,6 +43,14 @@ SHIPPED_SETTINGS = {
     "graceful_timeout": "--graceful-timeout",
 }
 CONNECTION_COMMANDS = {"cmdstat_info", "cmdstat_client|setinfo", "cmdstat_hello"}
+
+# wrk and Redis on the first CPU, the server under load on the rest. Left to the scheduler,
+# wrk and the workers shared cores differently from one run to the next: two servers of the
+# same app measured 0.90-1.19 of each other over nine rounds, and 0.95-1.02 once pinned. A
+# server's rate is then what its own CPUs do, as on a host of its own with Redis elsewhere.
+_CPUS = sorted(os.sched_getaffinity(0))
+CLIENT_CPUS = set(_CPUS[:1])
+SERVER_CPUS = set(_CPUS[1:]) or CLIENT_CPUS  # one CPU: everything shares it
 
 
 @dataclass
@@ -80,6 +90,8 @@ class RedisServer:
 
     def __init__(self) -> None:
         self.process, self.port = start_redis_server()
+        for thread in os.listdir(f"/proc/{self.process.pid}/task"):
+            os.sched_setaffinity(int(thread), CLIENT_CPUS)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = redis.Redis.from_url(self.url)
 
@@ -141,7 +153,9 @@ def worker_configs(names: list[str], project: Path) -> list[WorkerConfig]:
 def start(server: Server, port: int, config: WorkerConfig) -> subprocess.Popen:
     """gunicorn on the server's target, listening when this returns."""
     options = [*config.flags, *GUNICORN_COMMON]
-    return serve(server.cwd, port, server.env, *options, app=server.target, timeout=30)
+    return serve(
+        server.cwd, port, server.env, *options, app=server.target, timeout=30, cpus=SERVER_CPUS
+    )
 
 
 def wait_ready(base: str, timeout: float = 90.0) -> None:
@@ -190,7 +204,10 @@ def wrk(url: str, seconds: int, headers: dict[str, str], method: str) -> dict[st
         command += ["-H", f"{name}: {value}"]
     if method == "POST":
         command += ["-s", str(HERE / "post_json.lua")]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    on_client_cpus = functools.partial(os.sched_setaffinity, 0, CLIENT_CPUS)
+    output = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, preexec_fn=on_client_cpus
+    ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if match is None or "Non-2xx or 3xx responses" in output or "Socket errors" in output:
         raise RuntimeError(f"{url} answered errors under load:\n{output}")

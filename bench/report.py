@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import breakdown, startup
+from bench import breakdown, load, startup
 from bench.explain import levers, where_time_goes
 from bench.load import Results, Scenario, WorkerConfig
 from bench.targets import NOISE_RULE, SERVED, STARTUP, Spread, Target
@@ -93,13 +93,21 @@ def startup_lines(measured: dict) -> list[str]:
     ]
 
 
+def cpu_list(cpus: set[int]) -> str:
+    """``{3, 1}`` -> ``1, 3``."""
+    return ", ".join(str(cpu) for cpu in sorted(cpus))
+
+
 def render(results: Results, extra, configs, scenarios, args) -> str:
     """results.md: one table per worker config, the targets, and the other measurements."""
     lines = [
         "# Benchmark results",
         "",
         f"Machine: {machine()}.",
-        f"wrk -t1 -c8 after a warm-up; in each of {args.repeats} interleaved "
+        f"wrk -t1 -c8 after a warm-up, wrk and Redis on CPU "
+        f"{cpu_list(load.CLIENT_CPUS)} and every server on CPU {cpu_list(load.SERVER_CPUS)} "
+        f"(`taskset`-style affinity, so a run does not depend on where the scheduler puts "
+        f"the client); in each of {args.repeats} interleaved "
         f"round{'s' if args.repeats != 1 else ''} a scenario's result is the fastest of "
         f"{args.samples} runs of {args.seconds}s, taken in turn with the round's other "
         f"scenarios (a burst from another tenant only slows a run); medians (a ratio is "

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Self
@@ -628,6 +628,7 @@ def serve(
     output: int | IO[Any] = subprocess.DEVNULL,
     app: str = "wsgi:app",
     timeout: float | None = None,
+    cpus: Collection[int] | None = None,
 ) -> subprocess.Popen:
     """Start gunicorn on ``app`` (the baked project's ``wsgi:app``) at 127.0.0.1:port.
 
@@ -635,7 +636,8 @@ def serve(
     process's environment without FLASK_CONFIG (so ``wsgi:app`` runs in production unless
     ``env`` says otherwise), the project's ``src`` on the path, and ``env``. Its output,
     stderr included, goes to ``output``. With a ``timeout`` it returns only once the port
-    answers, and stops the server if it does not within that time.
+    answers, and stops the server if it does not within that time. With ``cpus`` it, and
+    every worker and thread it starts, runs on those CPUs only.
     """
     server_env = {key: value for key, value in os.environ.items() if key != "FLASK_CONFIG"}
     server_env |= {"PYTHONPATH": str(project / "src")} | env
@@ -647,6 +649,7 @@ def serve(
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=None if cpus is None else functools.partial(os.sched_setaffinity, 0, cpus),
     )
     if timeout is not None:
         try:
