@@ -44,7 +44,7 @@ SHIPPED_SETTINGS = {
 }
 CONNECTION_COMMANDS = {"cmdstat_info", "cmdstat_client|setinfo", "cmdstat_hello"}
 
-# wrk and Redis on the first CPU, the server under load on the rest. Left to the scheduler,
+# wrk and Redis on the first CPU, every server on the rest. Left to the scheduler,
 # wrk and the workers shared cores differently from one run to the next: two servers of the
 # same app measured 0.90-1.19 of each other over nine rounds, and 0.95-1.02 once pinned. A
 # server's rate is then what its own CPUs do, as on a host of its own with Redis elsewhere.

@@ -94,8 +94,19 @@ def startup_lines(measured: dict) -> list[str]:
 
 
 def cpu_list(cpus: set[int]) -> str:
-    """``{3, 1}`` -> ``1, 3``."""
-    return ", ".join(str(cpu) for cpu in sorted(cpus))
+    """``{3, 1}`` -> ``CPUs 1, 3``; ``{0}`` -> ``CPU 0``."""
+    return f"CPU{'s' if len(cpus) > 1 else ''} " + ", ".join(str(cpu) for cpu in sorted(cpus))
+
+
+def placement() -> str:
+    """Where the clients and the servers ran (bench/load.py)."""
+    if load.SERVER_CPUS == load.CLIENT_CPUS:
+        return f"clients and servers sharing {cpu_list(load.CLIENT_CPUS)}"
+    return (
+        f"wrk and Redis on {cpu_list(load.CLIENT_CPUS)} and every server on "
+        f"{cpu_list(load.SERVER_CPUS)}, so a run does not depend on where the scheduler "
+        "puts the client"
+    )
 
 
 def render(results: Results, extra, configs, scenarios, args) -> str:
@@ -104,10 +115,7 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         "# Benchmark results",
         "",
         f"Machine: {machine()}.",
-        f"wrk -t1 -c8 after a warm-up, wrk and Redis on CPU "
-        f"{cpu_list(load.CLIENT_CPUS)} and every server on CPU {cpu_list(load.SERVER_CPUS)} "
-        f"(`taskset`-style affinity, so a run does not depend on where the scheduler puts "
-        f"the client); in each of {args.repeats} interleaved "
+        f"wrk -t1 -c8 after a warm-up, {placement()}; in each of {args.repeats} interleaved "
         f"round{'s' if args.repeats != 1 else ''} a scenario's result is the fastest of "
         f"{args.samples} runs of {args.seconds}s, taken in turn with the round's other "
         f"scenarios (a burst from another tenant only slows a run); medians (a ratio is "
@@ -118,7 +126,7 @@ def render(results: Results, extra, configs, scenarios, args) -> str:
         f"cookieless home rows) have a server of their own running the same app, as their "
         f"references do: a server that had just served session pages served the untouched "
         f"page up to 20% slower until it had served a few seconds of it, with or without our "
-        f"middleware (every round of the other order saw it). "
+        f"middleware (every round of the other order saw it, before the CPUs were pinned). "
         f"Made by `make bench` on {time.strftime('%Y-%m-%d')} in "
         f"{(time.monotonic() - args.started) / 60:.1f} minutes.",
         "",
