@@ -10,7 +10,6 @@ fails the run. The clients (wrk and Redis) run on one CPU and the servers on the
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import runpy
@@ -26,7 +25,7 @@ import requests
 
 from bench.baked import api_token, counter_cookie, login_cookie, session_cookie
 from bench.targets import Spread, Target
-from tools.servers import serve, start_redis_server, stop_group
+from tools.servers import on_cpus, serve, start_redis_server, stop_group
 
 HERE = Path(__file__).resolve().parent
 
@@ -89,9 +88,7 @@ class RedisServer:
     """A private redis-server for the run."""
 
     def __init__(self) -> None:
-        self.process, self.port = start_redis_server()
-        for thread in os.listdir(f"/proc/{self.process.pid}/task"):
-            os.sched_setaffinity(int(thread), CLIENT_CPUS)
+        self.process, self.port = start_redis_server(cpus=CLIENT_CPUS)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.client = redis.Redis.from_url(self.url)
 
@@ -204,9 +201,8 @@ def wrk(url: str, seconds: int, headers: dict[str, str], method: str) -> dict[st
         command += ["-H", f"{name}: {value}"]
     if method == "POST":
         command += ["-s", str(HERE / "post_json.lua")]
-    on_client_cpus = functools.partial(os.sched_setaffinity, 0, CLIENT_CPUS)
     output = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, preexec_fn=on_client_cpus
+        [*command, url], capture_output=True, text=True, check=True, preexec_fn=on_cpus(CLIENT_CPUS)
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if match is None or "Non-2xx or 3xx responses" in output or "Socket errors" in output:

@@ -116,11 +116,18 @@ def _read_tail(output: IO[bytes], limit: int = 2000) -> str:
     return output.read().decode(errors="replace")[-limit:]
 
 
+def on_cpus(cpus: Collection[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` keeping a child process (and every process and thread it starts) on
+    ``cpus``; None, for no such limit, where ``cpus`` is None."""
+    return None if cpus is None else functools.partial(os.sched_setaffinity, 0, cpus)
+
+
 def _start_checked_redis(
     command: Callable[[int], list[str]],
     timeout: float = 20.0,
     attempts: int = 5,
     pick_port: Callable[[], int] = free_port,
+    cpus: Collection[int] | None = None,
 ) -> tuple[subprocess.Popen, int]:
     """Start ``command(port)`` on a free port and check by pid that the port answers for it.
 
@@ -134,7 +141,11 @@ def _start_checked_redis(
         # Unlinked: nothing to clean up, and readable back if the server fails to start.
         with tempfile.TemporaryFile() as output:
             process = subprocess.Popen(
-                command(port), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                command(port),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=on_cpus(cpus),
             )
             try:
                 wait_for_port(port, timeout, process)
@@ -151,18 +162,18 @@ def _start_checked_redis(
 
 
 def start_redis_server(
-    executable: str = "redis-server", *options: str
+    executable: str = "redis-server", *options: str, cpus: Collection[int] | None = None
 ) -> tuple[subprocess.Popen, int]:
     """A throwaway redis-server on a free loopback port, checked to be the one answering.
 
     It saves nothing to disk; ``options`` (such as ``"--dir", path``) are added to its
-    command line. Stop it with ``stop_group(process)``.
+    command line; with ``cpus`` it runs on those CPUs only. Stop it with ``stop_group(process)``.
     """
 
     def command(port: int) -> list[str]:
         return [executable, *_redis_options(port), *options]
 
-    return _start_checked_redis(command)
+    return _start_checked_redis(command, cpus=cpus)
 
 
 def _redis_options(port: int) -> list[str]:
@@ -649,7 +660,7 @@ def serve(
         stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=None if cpus is None else functools.partial(os.sched_setaffinity, 0, cpus),
+        preexec_fn=on_cpus(cpus),
     )
     if timeout is not None:
         try:
