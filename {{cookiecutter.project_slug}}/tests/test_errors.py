@@ -98,6 +98,30 @@ def test_forbidden_page(make_app):
     assert "403 · Forbidden" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("shape", ["arrays", "objects"])
+def test_json_nested_past_the_depth_limit_is_a_400(make_app, shape):
+    """64 levels of lists or objects are read; 65 are refused before the view. Brackets
+    inside strings do not count as levels."""
+    app = make_app()
+
+    @app.post("/test/json")
+    @csrf.exempt
+    def read_json():
+        return {"type": type(request.get_json()).__name__}
+
+    def nested(depth):
+        if shape == "arrays":
+            return "[" * depth + "]" * depth
+        return '{"a": ' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+    def send(document):
+        return app.test_client().post("/test/json", data=document, content_type="application/json")
+
+    assert send(nested(64)).json == {"type": "list" if shape == "arrays" else "dict"}
+    assert send(nested(65)).status_code == 400  # the standard parser would take it
+    assert send(json.dumps(["[{" * 100])).json == {"type": "list"}
+
+
 def test_a_body_the_server_cannot_read_is_a_400(make_app):
     """gunicorn raises its parse errors (a malformed chunk) into the view reading the body;
     it has loaded them before the app, as this module has."""

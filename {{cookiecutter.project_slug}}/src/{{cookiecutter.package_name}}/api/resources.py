@@ -46,6 +46,8 @@ class QueryPage(Page):
 class Me(MethodView):
     """The account the token belongs to."""
 
+    init_every_request = False  # it keeps nothing on self
+
     @requires("read")
     @blp.response(200, UserSchema, content_type=JSON)
     def get(self) -> dict[str, Any]:
@@ -89,6 +91,8 @@ def own_note(note_id: int) -> Note:
 class Notes(MethodView):
     """The token owner's notes."""
 
+    init_every_request = False  # it keeps nothing on self
+
     @requires("read")
     @blp.response(200, NoteSchema(many=True), content_type=JSON)
     @blp.paginate(QueryPage)
@@ -111,6 +115,8 @@ class Notes(MethodView):
 @blp.route(f"/notes/<int(max={MAX_ID}):note_id>")
 class NoteItem(MethodView):
     """One of the token owner's notes."""
+
+    init_every_request = False  # it keeps nothing on self
 
     @requires("read")
     @blp.response(200, NoteSchema, content_type=JSON)

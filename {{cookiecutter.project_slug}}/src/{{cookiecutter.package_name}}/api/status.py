@@ -21,6 +21,8 @@ class StatusSchema(ma.Schema):
 class Status(MethodView):
     """The API's own health, for a client to check before it starts."""
 
+    init_every_request = False  # it keeps nothing on self
+
     @blp.response(200, StatusSchema, content_type=JSON)
     def get(self) -> dict[str, Any]:
         """The API is up."""

@@ -83,7 +83,8 @@ class JSONProvider(DefaultJSONProvider):
             value = super().loads(s, **kwargs)
         except RecursionError as exc:
             raise ValueError(TOO_DEEP) from exc
-        if nested_deeper_than(value, MAX_DEPTH):
+        # Each level opens a bracket: a document with few of them is not walked.
+        if s.count("[") + s.count("{") > MAX_DEPTH and nested_deeper_than(value, MAX_DEPTH):
             raise ValueError(TOO_DEEP)
         # Only an escape can make a lone surrogate now: most documents are not walked.
         if SURROGATE_ESCAPE.search(s) and has_lone_surrogate(value):

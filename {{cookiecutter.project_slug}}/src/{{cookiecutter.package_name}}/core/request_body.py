@@ -43,14 +43,12 @@ class CappedRequest(Request):
     @cached_property
     def stream(self) -> IO[bytes]:
         """As Werkzeug's, for a body with no length that the server ends (chunked)."""
-        limit = self.max_content_length
         environ = self.environ
-        if (
-            limit is None
-            or self.shallow
-            or "wsgi.input_terminated" not in environ
-            or self.content_length is not None
-        ):
+        # Most bodies have a length: decided before the limit is looked up (through the app).
+        if self.content_length is not None or "wsgi.input_terminated" not in environ:
+            return super().stream
+        limit = self.max_content_length
+        if limit is None or self.shallow:
             return super().stream
         return cast("IO[bytes]", CappedBody(environ["wsgi.input"], limit, is_max=True))
 

@@ -265,6 +265,9 @@ class CounterAPI(MethodView):
     # JSON only: browsers cannot send a cross-site JSON POST without CORS, so the
     # content type check stands in for a CSRF token here.
     decorators: ClassVar[list[Callable[..., Any]]] = [csrf.exempt]
+    # The view keeps nothing on self: one instance serves every request (Flask makes a new
+    # one per request by default).
+    init_every_request = False
 
     def get(self) -> Response:
         """Read the counter."""
