@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import runpy
 import subprocess
@@ -110,6 +111,22 @@ def test_wsgi_entry_point_reads_dot_env(monkeypatch, redis_url, from_environment
     app = runpy.run_path(str(PROJECT / "wsgi.py"))["app"]
     assert app.config["CONFIG_NAME"] == "production"
     assert app.config["SECRET_KEY"] == (GOOD_SECRET if from_environment else dot_env_secret())
+
+
+def test_wsgi_entry_point_spares_the_collector_the_app(monkeypatch, redis_url):
+    """What wsgi:app built at start-up is left out of garbage collections from then on."""
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    gc.unfreeze()
+    try:
+        app = runpy.run_path(str(PROJECT / "wsgi.py"))["app"]
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000
+        gc.collect()
+        assert gc.get_freeze_count() == frozen  # a full collection left them alone
+        assert not any(tracked is app for tracked in gc.get_objects())  # the app among them
+    finally:
+        gc.unfreeze()
 
 
 # What only some pages or commands use: migrations (flask db), the job queue (a page that

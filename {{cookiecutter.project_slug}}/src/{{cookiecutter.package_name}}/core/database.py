@@ -25,8 +25,10 @@ class Database(SQLAlchemy):
 
     def _teardown_session(self, exc: BaseException | None) -> None:
         # Most pages never touch the database, yet scoped_session.remove() looks the session
-        # up twice and raises (and catches) a KeyError for each of them.
-        if self.session.registry.has():
+        # up twice and raises (and catches) a KeyError for each of them. Its registry holds
+        # the process's open sessions, usually none: then not even has() needs asking.
+        registry = self.session.registry
+        if registry.registry and registry.has():
             self.session.remove()
 
 
