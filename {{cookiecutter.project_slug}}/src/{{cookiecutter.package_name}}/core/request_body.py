@@ -44,7 +44,7 @@ class CappedRequest(Request):
     def stream(self) -> IO[bytes]:
         """As Werkzeug's, for a body with no length that the server ends (chunked)."""
         environ = self.environ
-        # Most bodies have a length: decided before the limit is looked up (through the app).
+        # Most bodies have a length: decided without this lookup of the limit (through the app).
         if self.content_length is not None or "wsgi.input_terminated" not in environ:
             return super().stream
         limit = self.max_content_length
