@@ -9,12 +9,15 @@ from datetime import timedelta
 import click
 import msgspec
 import pytest
+from flask import request
 from sqlalchemy import select
 
 from conftest import PASSWORD, AuthActions, csrf_token
 from {{ cookiecutter.package_name }}.auth import signed_in_sessions
+from {{ cookiecutter.package_name }}.auth.current_user import the_user
 from {{ cookiecutter.package_name }}.auth.models import User, utcnow
 from {{ cookiecutter.package_name }}.core.database import db
+from {{ cookiecutter.package_name }}.core.sessions import current_session_id
 
 NEW_PASSWORD = "a brand new passphrase"
 PRODUCTION_SECRET = "Kq3v8ZtW1mXy7RbN0pLs4HdJ6fGc2TaE9uYo5wVi"
@@ -191,6 +194,50 @@ def test_sessions_page_lists_and_signs_out_sessions(alice, app, client, mailbox)
     assert "Signed out 1 other session." in page(client, "/auth/sessions")
     assert not logged_in(tablet.client)
     assert logged_in(client)
+
+
+def test_two_devices_signing_each_other_out_at_once_leave_one_signed_in(
+    alice, client, make_auth_app, mailbox
+):
+    tablet_instance = make_auth_app()
+
+    @tablet_instance.before_request
+    def signed_out_by_the_laptop_meanwhile():
+        # The laptop's "sign out other sessions", a moment earlier, ended the tablet's.
+        if request.path == "/auth/sessions/sign-out-others":
+            signed_in_sessions.end_sessions(the_user().id, [current_session_id()])
+
+    tablet = second_browser(tablet_instance, mailbox)
+    response = tablet.post("/auth/sessions/sign-out-others", {}, "/auth/sessions")
+    assert response.headers["Location"] == "/auth/login"
+    assert "This session was signed out from another device." in page(tablet.client, "/auth/login")
+    assert not logged_in(tablet.client)
+    assert logged_in(client)
+
+
+def test_signing_out_other_sessions_waits_while_another_request_does(
+    alice, app, client, mailbox, redis_conn
+):
+    tablet = second_browser(app, mailbox)
+    with app.app_context():
+        lock_name = signed_in_sessions.index_key(1) + signed_in_sessions.LOCK
+    held = redis_conn.lock(lock_name, timeout=30)
+    assert held.acquire(blocking=False)
+    answered = threading.Event()
+
+    def sign_out_others():
+        tablet.post("/auth/sessions/sign-out-others", {}, "/auth/sessions")
+        answered.set()
+
+    worker = threading.Thread(target=sign_out_others)
+    worker.start()
+    assert not answered.wait(1.5)
+    assert logged_in(client)
+    held.release()
+    worker.join(10)
+    assert answered.is_set()
+    assert not logged_in(client)
+    assert logged_in(tablet.client)
 
 
 def test_sessions_page_spans_app_instances_and_drops_expired_sessions(

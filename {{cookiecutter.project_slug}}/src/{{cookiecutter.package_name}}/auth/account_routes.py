@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.core.database import db
 from {{ cookiecutter.package_name }}.core.sessions import current_session_id, end_session
 
 from . import emails, signed_in_sessions
-from .current_user import login_required, the_user
+from .current_user import log_out_here, login_required, the_user
 from .events import security_event
 from .forms import DeleteAccountForm
 from .login_routes import logout
@@ -59,7 +59,8 @@ def sign_out_session(handle: str) -> ResponseReturnValue:
         abort(404, description="That session has already ended.")
     if chosen[0] == current_session_id():
         return logout()
-    signed_in_sessions.end_sessions(user.id, chosen)
+    if signed_in_sessions.end_other_sessions(user.id, chosen) is None:
+        return signed_out_meanwhile()
     security_event("session_ended", "Signed out another session", user_id=user.id)
     flash("That session is signed out.", "success")
     return redirect(url_for("auth.sessions"))
@@ -70,12 +71,21 @@ def sign_out_session(handle: str) -> ResponseReturnValue:
 def sign_out_other_sessions() -> ResponseReturnValue:
     """Sign out every session of the user except this one."""
     user = the_user()
-    ended = signed_in_sessions.end_all_sessions(user.id, keep=current_session_id())
+    ended = signed_in_sessions.end_other_sessions(user.id)
+    if ended is None:
+        return signed_out_meanwhile()
     security_event(
         "sessions_ended", "Signed out other sessions", user_id=user.id, sessions_ended=ended
     )
     flash(f"Signed out {ended} other session{'' if ended == 1 else 's'}.", "success")
     return redirect(url_for("auth.sessions"))
+
+
+def signed_out_meanwhile() -> ResponseReturnValue:
+    """This session was signed out from another of the account's sessions during the request."""
+    log_out_here(None)
+    flash("This session was signed out from another device.", "info")
+    return redirect(url_for("auth.login"))
 
 
 def delete_user(user_id: int) -> bool:

@@ -14,12 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request, session
+from redis.exceptions import LockNotOwnedError
 
 from {{ cookiecutter.package_name }}.core import redis_client
+from {{ cookiecutter.package_name }}.core.lazy_session import SessionStoreUnavailable
 from {{ cookiecutter.package_name }}.core.limiter import remote_address
 from {{ cookiecutter.package_name }}.core.session_keys import (
     delete_sessions,
@@ -30,6 +34,10 @@ from {{ cookiecutter.package_name }}.core.sessions import current_session_id
 
 SEEN = ":seen"
 USER_AGENT_MAX = 200
+# Beside the user's hash: held while a request ends some of the user's sessions.
+LOCK = ":lock"
+# Such a request takes two round trips; a lock its worker died holding frees itself.
+LOCK_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -150,10 +158,53 @@ def end_sessions(user_id: int, sids: list[str]) -> None:
         forget(user_id, sids)
 
 
+def indexed_sessions(user_id: int) -> list[str]:
+    """The ids in the user's index, expired or not."""
+    raw = store_call(lambda: client().hkeys(index_key(user_id)))
+    return [name for name in (field.decode() for field in raw) if not name.endswith(SEEN)]
+
+
 def end_all_sessions(user_id: int, keep: str | None = None) -> int:
     """Sign out every session of the user except ``keep``; how many ended."""
-    raw = store_call(lambda: client().hkeys(index_key(user_id)))
-    sids = [name for name in (field.decode() for field in raw) if not name.endswith(SEEN)]
-    ended = [sid for sid in sids if sid != keep]
+    ended = [sid for sid in indexed_sessions(user_id) if sid != keep]
     end_sessions(user_id, ended)
+    return len(ended)
+
+
+@contextmanager
+def user_lock(user_id: int) -> Iterator[None]:
+    """One request at a time ends the user's sessions, whichever app instance runs it."""
+    lock = client().lock(
+        index_key(user_id) + LOCK, timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS + 1
+    )
+    if not store_call(lock.acquire):
+        raise SessionStoreUnavailable  # held past its expiry: something is wrong with Redis
+    try:
+        yield
+    finally:
+        store_call(lambda: release(lock))
+
+
+def release(lock: Any) -> None:
+    """Free the lock; one that expired first is logged, as another request may have run."""
+    try:
+        lock.release()
+    except LockNotOwnedError:
+        current_app.logger.warning("Ending sessions took longer than %s s", LOCK_SECONDS)
+
+
+def end_other_sessions(user_id: int, chosen: list[str] | None = None) -> int | None:
+    """Sign out the chosen sessions of the user, or all but this one; how many ended.
+
+    None, and nothing ended, when this session was itself signed out while the request
+    ran. Two devices signing each other out at once would otherwise both end; under the
+    user's lock the second finds out, and the first stays signed in.
+    """
+    here = current_session_id()
+    with user_lock(user_id):
+        listed = indexed_sessions(user_id)
+        if here not in listed and not existing_sessions([here])[0]:
+            return None
+        ended = [sid for sid in (listed if chosen is None else chosen) if sid != here]
+        end_sessions(user_id, ended)
     return len(ended)
