@@ -63,9 +63,12 @@ def run_until_exit(project: Path, env: dict[str, str], *options: str, timeout: f
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_unsafe_setting_stops_the_master(project, redis_url, case):
+def test_unsafe_setting_stops_the_master(project, redis_url, case, tmp_path):
     changes, named = REFUSALS[case]
-    returncode, output = run_until_exit(project, {"REDIS_URL": redis_url} | GOOD | changes)
+    # The metrics folder gunicorn.conf.py makes in the temporary directory goes too.
+    scratch = {"TMPDIR": str(tmp_path), "PROMETHEUS_MULTIPROC_DIR": ""}
+    env = {"REDIS_URL": redis_url} | GOOD | changes | scratch
+    returncode, output = run_until_exit(project, env)
     assert returncode != 0
     naming = [line for line in output.splitlines() if named in line]
     assert len(naming) == 1, output
@@ -73,6 +76,7 @@ def test_unsafe_setting_stops_the_master(project, redis_url, case):
     assert "Traceback" not in output
     assert PASSWORD not in output
     assert "Booting worker" not in output  # the master stopped before starting any
+    assert not list(tmp_path.glob("prometheus-*"))
 
 
 def test_without_the_config_file_a_worker_stops_the_server(project, redis_url, tmp_path):

@@ -3,6 +3,7 @@
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -96,8 +97,19 @@ def on_exit(server):
 
     embedded.stop()
 {%- endif %}
+    remove_own_metrics_folder()
+
+
+def remove_own_metrics_folder():
+    """The metrics folder made above goes with the server; one given in the environment stays."""
     if os.environ.get("APP_OWNS_PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def refuse(message):
+    """Stop before serving, saying why: gunicorn runs no on_exit for that, so clean up here."""
+    remove_own_metrics_folder()
+    sys.exit(message)
 
 
 def on_starting(server):
@@ -107,8 +119,6 @@ def on_starting(server):
     no worker is started, so nothing restarts in a loop. With several instances, migrate
     once before them and set MIGRATE_ON_START false on each.
     """
-    import sys
-
     from dotenv import load_dotenv
 {%- if cookiecutter.auth == "yes" %}
     from flask_migrate import upgrade
@@ -130,7 +140,7 @@ def on_starting(server):
     try:
         {{ "app = " if cookiecutter.auth == "yes" else "" }}create_app()
     except ConfigurationError as exc:
-        sys.exit(f"error: {exc}")
+        refuse(f"error: {exc}")
 {%- if cookiecutter.auth == "yes" %}
     embedded.prepare(app)  # started by when_ready, once the server listens
     if not app.config["MIGRATE_ON_START"]:
@@ -142,5 +152,5 @@ def on_starting(server):
     except OperationalError as exc:
         # Unreachable, or refusing our login: one line, the password left out.
         url = app.config["SQLALCHEMY_DATABASE_URI"]
-        sys.exit(f"error: {url_problem('DATABASE_URL', url, exc.orig, 'cannot be used')}")
+        refuse(f"error: {url_problem('DATABASE_URL', url, exc.orig, 'cannot be used')}")
 {%- endif %}

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import PASSWORD, AuthActions, csrf_token
+from conftest import CSRF_INPUT, PASSWORD, AuthActions, csrf_token
 
 
 @pytest.fixture
@@ -543,7 +543,13 @@ def test_without_a_mail_server_development_prints_the_mail(make_auth_app, mailbo
     assert "Check your inbox" in text
     printed = capsys.readouterr().err
     assert "MAIL_SERVER is unset, so this mail is printed here" in printed
-    assert "http://localhost/auth/verify/" in printed
+    # The printed link works: the developer confirms the account with it.
+    link = re.search(r"http://localhost(/auth/verify/\S+)", printed).group(1)
+    opened = auth.client.get(link).get_data(as_text=True)
+    token = CSRF_INPUT.search(opened).group(1)
+    confirmed = auth.client.post(link, data={"password": PASSWORD, "csrf_token": token})
+    assert confirmed.status_code == 302
+    assert auth.login().status_code == 302
 
 
 def test_security_events_are_logged_without_secrets(make_auth_app, mailbox, capsys):

@@ -11,6 +11,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -208,6 +209,21 @@ def test_registering_answers_at_once_while_a_slow_mail_server_takes_5_seconds(
     assert "/auth/verify/" in Mailbox.text(mail)
     worker.process.terminate()  # as a deployment stops it: at once, and with status 0
     assert worker.process.wait(timeout=5) == 0
+
+
+def test_without_a_mail_server_the_worker_prints_the_queued_mail(
+    make_queued_app, start_worker, actions
+):
+    worker = start_worker(MAIL_SERVER="")
+    app = make_queued_app(MAIL_SERVER=None)
+
+    response, _ = register(app, actions)
+    assert response.status_code == 303
+    wait_for(lambda: worker.events("mail_printed"), 20, "mail printed by the worker")
+    printed = worker.events("mail_printed")[0]["message"]
+    assert f"To: {NEW_ACCOUNT['email']}" in printed
+    # The whole link, its token too: the developer opens it.
+    assert re.search(r"/auth/verify/[\w-]+\.[\w-]+\.[\w-]+", printed)
 
 
 def test_a_refusing_mail_server_gets_the_mail_once_it_is_back(

@@ -18,6 +18,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from flask import current_app
 
+from {{ cookiecutter.package_name }}.core.logs import MAIL_PRINTED
 from {{ cookiecutter.package_name }}.core.metrics import LazyMetric
 from {{ cookiecutter.package_name }}.jobs import enqueue
 
@@ -83,21 +84,24 @@ def deliver(message: EmailMessage) -> None:
 
 
 def send_now(to: str, subject: str, text: str, html: str | None = None) -> None:
-    """The job that sends one mail; MailNotSent fails it, so it is tried again later."""
-    deliver(build_message(to, subject, text, html))
+    """The job that sends one mail; MailNotSent fails it, so it is tried again later.
 
-
-def send(to: str, subject: str, text: str, html: str | None = None) -> None:
-    """Queue one mail for the job worker (sent now where jobs run inline), or print it to
-    the log when no MAIL_SERVER is configured."""
+    With no MAIL_SERVER (development) the mail is printed to the log instead: by the
+    request where jobs run inline, by the job worker where they are queued.
+    """
     if not current_app.config["MAIL_SERVER"]:
-        # Development: the mail is read in the terminal running `make run`.
         current_app.logger.info(
             "MAIL_SERVER is unset, so this mail is printed here instead of sent:\n"
             "To: %s\nSubject: %s\n\n%s",
             to,
             subject,
             text,
+            extra={"event": MAIL_PRINTED},
         )
         return
+    deliver(build_message(to, subject, text, html))
+
+
+def send(to: str, subject: str, text: str, html: str | None = None) -> None:
+    """Queue one mail for the job worker (sent, or printed, now where jobs run inline)."""
     enqueue(send_now, to, subject, text, html)

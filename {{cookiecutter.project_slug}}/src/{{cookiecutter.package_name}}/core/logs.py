@@ -23,6 +23,9 @@ URL_ATOMS = ("r", "U", "q")
 # itsdangerous' signed tokens: payload, timestamp and signature, dot-separated base64url.
 SIGNED_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{16,}")
 REDACTED = "[token]"
+# The ``event`` of a mail printed in development (no MAIL_SERVER): its link is for the
+# developer to open, so it is shown whole.
+MAIL_PRINTED = "mail_printed"
 
 
 class RequestIDFilter(logging.Filter):
@@ -40,10 +43,12 @@ class RequestIDFilter(logging.Filter):
 
 class HideSignedTokens(logging.Filter):
     """A signed token in a message is replaced, as in the access log: Flask logs an error
-    as "Exception on /auth/password/reset/<token> [POST]"."""
+    as "Exception on /auth/password/reset/<token> [POST]". A printed mail keeps its link."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Always keep the record; only hide tokens."""
+        if getattr(record, "event", None) == MAIL_PRINTED:
+            return True
         try:
             message = record.getMessage()
         except Exception:  # a bad format: logging's emit() reports it

@@ -47,7 +47,7 @@ PERMISSIONS_POLICY = (
 def new_request_id() -> str:
     """32 random hex digits. random, not secrets: an id must not repeat, not be unguessable,
     and random is reseeded in every forked worker without a system call per request."""
-    return random.randbytes(16).hex()  # noqa: S311  # nosec B311: an id, not a secret
+    return random.randbytes(16).hex()  # noqa: S311  # nosec B311  # an id, not a secret
 
 
 class RequestID:
