@@ -36,7 +36,7 @@ SEEN = ":seen"
 USER_AGENT_MAX = 200
 # Beside the user's hash: held while a request ends some of the user's sessions.
 LOCK = ":lock"
-# Such a request takes two round trips; a lock its worker died holding frees itself.
+# Such a request takes a few round trips; a lock its worker died holding frees itself.
 LOCK_SECONDS = 5
 
 

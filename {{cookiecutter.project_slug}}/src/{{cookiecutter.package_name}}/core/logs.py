@@ -1,7 +1,8 @@
 """One logging setup for every environment: text in development, JSON lines in production.
 
 Every record carries the request id (``-`` outside a request), and no line shows a mailed
-link's token. gunicorn's error and access logs use the same formatter and filters through
+link's token, but for a mail printed in development (no MAIL_SERVER) for its reader to open.
+gunicorn's error and access logs use the same formatter and filters through
 ``gunicorn.conf.py``.
 """
 
